@@ -1,0 +1,2 @@
+//! The `lpscore` binary: a thin CLI over the library.
+fn main() {}

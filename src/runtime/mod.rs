@@ -1,0 +1,2 @@
+//! Threads, wiring and the clock seam.
+pub mod clock;
