@@ -20,3 +20,4 @@ pub mod orders;
 pub mod publish;
 pub mod runtime;
 pub mod score;
+pub mod sim;
