@@ -13,6 +13,8 @@
 //! timestamps; `runtime::clock` is the only place time comes from.
 #![deny(unsafe_code)]
 
+pub mod cli;
+pub mod demo;
 pub mod engine;
 pub mod fix;
 pub mod kpi;

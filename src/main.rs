@@ -1,2 +1,4 @@
-//! The `lpscore` binary: a thin CLI over the library.
-fn main() {}
+//! The `lpscore` binary: a thin CLI over the library (see `lpscore::cli`).
+fn main() -> std::process::ExitCode {
+    lpscore::cli::main()
+}

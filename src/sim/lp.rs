@@ -136,11 +136,7 @@ struct Effective {
 
 impl SimLp {
     pub fn new(cfg: LpConfig, rng: Rng, start_ns: u64) -> Self {
-        Self {
-            cfg,
-            rng,
-            start_ns,
-        }
+        Self { cfg, rng, start_ns }
     }
 
     pub fn config(&self) -> &LpConfig {
@@ -259,7 +255,10 @@ impl LpsFile {
                 if v.is_finite() && (lo..=hi).contains(&v) {
                     Ok(())
                 } else {
-                    Err(format!("lp {}: {what} = {v} is outside [{lo}, {hi}]", lp.name))
+                    Err(format!(
+                        "lp {}: {what} = {v} is outside [{lo}, {hi}]",
+                        lp.name
+                    ))
                 }
             };
             check("fill_prob", lp.fill_prob, 0.0, 1.0)?;

@@ -172,7 +172,11 @@ mod tests {
         }
         let expected = 50.0 * (1.0 - 10.0e-4);
         let q = m.quote();
-        assert!((q.mid - expected).abs() < 0.006, "mid {} vs {expected}", q.mid);
+        assert!(
+            (q.mid - expected).abs() < 0.006,
+            "mid {} vs {expected}",
+            q.mid
+        );
         assert!(m.drifts.is_empty());
     }
 

@@ -1,0 +1,88 @@
+//! `lpscore demo`: the seed's scenario, scorecard routing against static routing (see
+//! `lpscore::demo`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::demo::{self, DemoOptions, Speed};
+use crate::sim::lp::LpsFile;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Seed of the simulated market and LPs: the same seed gives the same run.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Simulated seconds per wall-clock second, or `max`.
+    #[arg(long, default_value = "30")]
+    pub speed: Speed,
+    /// LP behaviour file (default: the seed's four LPs, config/lps.toml).
+    #[arg(long)]
+    pub lps: Option<PathBuf>,
+    /// The profile the scorecard router uses.
+    #[arg(long, default_value = "Block")]
+    pub profile: String,
+    /// Directory for the two scoreboard files (kept after the run).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Write the parent order's fills of both runs to this CSV file.
+    #[arg(long)]
+    pub fills: Option<PathBuf>,
+    /// Only the result table and the JSON line.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: &DemoArgs) -> ExitCode {
+    let lps = match &args.lps {
+        None => LpsFile::DEFAULT.to_string(),
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("lpscore demo: cannot read the LP file {}: {e}", p.display());
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let dir = args.dir.clone().unwrap_or_else(|| {
+        let shm = PathBuf::from("/dev/shm");
+        let base = if shm.is_dir() {
+            shm
+        } else {
+            std::env::temp_dir()
+        };
+        base.join(format!("lpscore-demo-{}", std::process::id()))
+    });
+    let opts = DemoOptions {
+        seed: args.seed,
+        speed: args.speed,
+        lps,
+        profile: args.profile.clone(),
+        dir: dir.clone(),
+        live: !args.quiet,
+    };
+    let report = match demo::run(&opts) {
+        Ok(r) => r,
+        Err(e) => {
+            let what = args
+                .lps
+                .as_ref()
+                .map_or(String::new(), |p| format!(" ({})", p.display()));
+            eprintln!("lpscore demo{what}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    print!("{}", demo::render(&report));
+    if let Some(p) = &args.fills {
+        if let Err(e) = std::fs::write(p, demo::fills_csv(&report)) {
+            eprintln!("lpscore demo: cannot write {}: {e}", p.display());
+            return ExitCode::from(1);
+        }
+    }
+    if args.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    println!("{}", demo::json_line(&report));
+    ExitCode::SUCCESS
+}

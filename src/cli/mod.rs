@@ -1,0 +1,38 @@
+//! The command line: argument parsing and dispatch. Each command lives in its own file and returns
+//! an exit code; errors are printed by `main` with the path, the cause and the fix.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod demo;
+mod doctor;
+pub mod dump;
+
+/// lpscore: a liquidity-provider scorecard for smart order routers.
+#[derive(Debug, Parser)]
+#[command(name = "lpscore", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The seed's scenario end to end: scorecard routing against static routing.
+    Demo(demo::DemoArgs),
+    /// Check this host's tuning for low latency and print what to fix (tuning/check-host).
+    Doctor(doctor::DoctorArgs),
+    /// Print the live scoreboard as any reader sees it (table, JSON lines or CSV).
+    Dump(dump::DumpArgs),
+}
+
+/// Parses the arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Doctor(args) => doctor::run(&args),
+        Command::Dump(args) => dump::run(&args),
+    }
+}
