@@ -1,0 +1,1326 @@
+//! The scoring engine: one entry point, [`Engine::on_event`], fed events with capture timestamps.
+//!
+//! Pure and I/O-free: time is the events' time ([`EventClock`]), rows go to a [`RowSink`]. Replaying
+//! the same events produces bit-identical rows.
+//!
+//! Per event: (1) event time advances; markouts that came due are resolved against the book *before*
+//! the event is applied (the mid at `t + tau` is the last one at or before it), ended orders that
+//! have lingered long enough are retired, early execution reports that waited too long are dropped;
+//! (2) the event is applied (orders, quote book, statistics cells, marking rows dirty); (3) dirty
+//! rows are published if the oldest change is `publish_interval_ns` old (0: now).
+pub mod config;
+pub mod event;
+pub mod fix_glue;
+pub mod shm_sink;
+pub mod synth;
+
+use std::sync::Arc;
+
+use crossbeam_queue::ArrayQueue;
+
+pub use config::{ArrivalTime, BucketConfig, BucketUnit, ConfigError, EngineConfig, LpMapEntry};
+pub use event::{BusinessReject, CancelReject, CancelRequest, Event, ExecReport, NewOrder, Quote};
+pub use fix_glue::{FeedCounters, FixFeed};
+pub use shm_sink::{ShmSink, writer_options};
+
+use crate::kpi::{
+    Arrival, Estimates, EstimatorParams, FillRec, HalfLife, Markouts, Priors, QuoteBook,
+    QuoteRelation, QuoteSkip, QuoteUpdate, RowKey, SizeBuckets, Stamps, Stats, formulas, ix,
+    quote_relation,
+};
+use crate::orders::{
+    DedupSet, InsertError, LpResolution, LpResolver, NO_BUCKET, NO_LP, NameTable, Oddity, Order,
+    OrderEvent, OrderState, OrderTable, exec_key, order_key, transition,
+};
+use crate::publish::{RowSink, RowValues};
+use crate::runtime::clock::{Clock, EventClock};
+use crate::score::{N_WEIGHTS, Profiles, ScoreInputs, Transforms, check_weights};
+
+/// A control command for the hot thread (through [`Engine::commands`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Command {
+    /// Replace a profile's weights (slots per LAYOUT.md); effective at the next publication cycle.
+    SetWeights {
+        /// Profile index.
+        profile: u8,
+        /// Weight slots.
+        weights: [f64; N_WEIGHTS],
+    },
+    /// Pause or resume an LP's scoring flag (bit 1 of its rows' flags).
+    PauseLp {
+        /// LP index.
+        lp: u16,
+        /// Paused.
+        paused: bool,
+    },
+}
+
+/// Counts of everything irregular (and a few regular things), never reset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Events processed.
+    pub events: u64,
+    /// Market-data updates.
+    pub quotes: u64,
+    /// Crossed or locked quotes.
+    pub quotes_flagged: u64,
+    /// NewOrderSingles accepted.
+    pub orders: u64,
+    /// NewOrderSingles whose (session, ClOrdID) was already live.
+    pub duplicate_orders: u64,
+    /// Execution reports processed.
+    pub execs: u64,
+    /// Execution reports dropped as duplicate ExecIDs.
+    pub duplicate_execs: u64,
+    /// Reports whose ClOrdID matched no order (after waiting in the early buffer, or with it full).
+    pub unknown_cl_ord_id: u64,
+    /// Busts/corrections whose ExecRefID matched no remembered fill.
+    pub unknown_exec_ref: u64,
+    /// Reports held because they arrived before their order.
+    pub early_buffered: u64,
+    /// Of which matched when the order arrived.
+    pub early_matched: u64,
+    /// `(state, event)` pairs the state machine refused.
+    pub invalid_transitions: u64,
+    /// Accepted oddities, by [`Oddity`] (index = discriminant order in `oddity_index`).
+    pub oddities: [u64; 9],
+    /// Events with missing or impossible fields.
+    pub malformed: u64,
+    /// Open orders expired because the order table was full.
+    pub evicted_open: u64,
+    /// Orders ended with no LP resolved (not scored).
+    pub unattributed: u64,
+    /// Symbols dropped because the symbol table was full.
+    pub symbols_full: u64,
+    /// Orders with no arrival quote (book or tags).
+    pub nbbo_missing: u64,
+    /// Orders whose book quote was stale (and no tags).
+    pub nbbo_stale: u64,
+    /// Orders whose arrival quote was crossed or locked.
+    pub nbbo_crossed: u64,
+    /// Markouts that came due with no usable mid for the symbol.
+    pub markout_unresolved: u64,
+    /// Trade busts applied.
+    pub busts: u64,
+    /// Trade corrections applied.
+    pub corrections: u64,
+    /// Cancel and cancel/replace requests.
+    pub cancel_requests: u64,
+    /// OrderCancelRejects.
+    pub cancel_rejects: u64,
+    /// Row publications.
+    pub publications: u64,
+    /// Weight changes applied.
+    pub weight_changes: u64,
+    /// Commands refused.
+    pub bad_commands: u64,
+    /// Prior refreshes.
+    pub prior_refreshes: u64,
+}
+
+/// Index of an oddity in [`Counters::oddities`].
+pub fn oddity_index(o: Oddity) -> usize {
+    match o {
+        Oddity::FillAfterTerminal => 0,
+        Oddity::FillBeforeAck => 1,
+        Oddity::LateAck => 2,
+        Oddity::DuplicateAck => 3,
+        Oddity::LateTerminal => 4,
+        Oddity::CancelAfterTerminal => 5,
+        Oddity::AmendAfterTerminal => 6,
+        Oddity::RejectAfterAck => 7,
+        Oddity::ReplaceBeforeAck => 8,
+    }
+}
+
+/// An execution report reduced to hashes and numbers (Copy, so it can wait in the early buffer).
+#[derive(Debug, Clone, Copy, Default)]
+struct ExecMsg {
+    key: u64,
+    exec_key: u64,
+    orig_key: u64,
+    ref_key: u64,
+    exec_type: u8,
+    last_qty: u64,
+    last_px: i64,
+    lp_hint: u16,
+    order_qty: u64,
+    ts: u64,
+    consumed: bool,
+}
+
+/// Reports waiting for their order: a bounded FIFO.
+#[derive(Debug, Clone)]
+struct EarlyBuffer {
+    buf: Vec<ExecMsg>,
+    head: usize,
+    len: usize,
+}
+
+impl EarlyBuffer {
+    fn new(cap: usize) -> Self {
+        Self {
+            buf: vec![ExecMsg::default(); cap.max(1)],
+            head: 0,
+            len: 0,
+        }
+    }
+    fn push(&mut self, m: ExecMsg) -> bool {
+        if self.len == self.buf.len() {
+            return false;
+        }
+        let cap = self.buf.len();
+        self.buf[(self.head + self.len) % cap] = m;
+        self.len += 1;
+        true
+    }
+    fn pop_front_if(&mut self, f: impl Fn(&ExecMsg) -> bool) -> Option<ExecMsg> {
+        if self.len == 0 || !f(&self.buf[self.head]) {
+            return None;
+        }
+        let m = self.buf[self.head];
+        self.head = (self.head + 1) % self.buf.len();
+        self.len -= 1;
+        Some(m)
+    }
+}
+
+/// The scoring engine.
+pub struct Engine<S: RowSink> {
+    cfg: EngineConfig,
+    clock: EventClock,
+    fast: HalfLife,
+    slow: HalfLife,
+    lps: LpResolver,
+    symbols: NameTable,
+    orders: OrderTable,
+    dedup: DedupSet,
+    early: EarlyBuffer,
+    book: QuoteBook,
+    marks: Markouts,
+    stats: Stats,
+    buckets: SizeBuckets,
+    fallback_priors: Priors,
+    priors: Priors,
+    est: EstimatorParams,
+    profiles: Profiles,
+    transforms: Transforms,
+    paused: Vec<bool>,
+    dirty: Vec<u32>,
+    first_dirty_ns: u64,
+    last_hb_ns: u64,
+    last_prior_ns: u64,
+    /// The stamps of the current event time (most observations are stamped now).
+    now_stamps: (u64, Stamps),
+    force_flush: bool,
+    commands: Arc<ArrayQueue<Command>>,
+    counters: Counters,
+    sink: S,
+}
+
+impl<S: RowSink> core::fmt::Debug for Engine<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Engine")
+            .field("now_ns", &self.clock)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why no row is available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowError {
+    /// No such LP.
+    UnknownLp,
+    /// No such symbol.
+    UnknownSymbol,
+    /// No data for that combination yet.
+    NoData,
+}
+
+impl<S: RowSink> Engine<S> {
+    /// Builds the engine (allocating every table now) and tells the sink the configured LPs and
+    /// profiles.
+    pub fn new(cfg: EngineConfig, mut sink: S) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        let profiles =
+            Profiles::new(&cfg.profiles).map_err(|_| ConfigError("bad profile weights"))?;
+        let map: Vec<(String, String)> = cfg
+            .lp_map
+            .iter()
+            .map(|e| (e.raw.clone(), e.lp.clone()))
+            .collect();
+        let lps = LpResolver::new(cfg.max_lps as usize, &map, &cfg.lps, cfg.auto_register_lps);
+        for i in 0..lps.lps.len() as u32 {
+            if let Some(n) = lps.lps.name(i) {
+                sink.register_lp(i as u16, n.as_bytes());
+            }
+        }
+        for (i, (name, w)) in profiles.names.iter().zip(&profiles.weights).enumerate() {
+            sink.set_profile(i as u8, name.as_bytes(), w);
+        }
+        let buckets = cfg.size_buckets();
+        let score_horizon = cfg
+            .horizons_ns
+            .iter()
+            .position(|h| *h == cfg.score_horizon_ns)
+            .unwrap_or(0);
+        Ok(Self {
+            clock: EventClock::default(),
+            fast: HalfLife {
+                ns: cfg.fast_half_life_ns,
+                t0: 0,
+            },
+            slow: HalfLife {
+                ns: cfg.slow_half_life_ns,
+                t0: 0,
+            },
+            symbols: NameTable::new(cfg.max_symbols as usize),
+            orders: OrderTable::new(cfg.max_orders),
+            dedup: DedupSet::new(cfg.dedup_window),
+            early: EarlyBuffer::new(cfg.early_buffer),
+            book: QuoteBook::new(cfg.max_symbols as usize),
+            marks: Markouts::new(cfg.fill_ring, &cfg.horizons_ns, cfg.markout_queue),
+            stats: {
+                let mut st = Stats::new(
+                    cfg.max_symbols,
+                    buckets.len() as u8,
+                    cfg.max_lps,
+                    cfg.max_cells,
+                );
+                st.bucket_totals = cfg.bucket_totals;
+                st
+            },
+            buckets,
+            fallback_priors: Priors::default(),
+            priors: Priors::default(),
+            est: EstimatorParams {
+                prior_strength: cfg.prior_strength,
+                fast_shrink: cfg.fast_shrink,
+                score_horizon,
+                n_horizons: cfg.horizons_ns.len(),
+            },
+            profiles,
+            transforms: cfg.transforms,
+            paused: vec![false; cfg.max_lps as usize],
+            dirty: Vec::with_capacity(cfg.max_cells.min(1 << 16)),
+            first_dirty_ns: 0,
+            last_hb_ns: 0,
+            last_prior_ns: 0,
+            now_stamps: (
+                u64::MAX,
+                Stamps {
+                    fast: crate::kpi::Stamp { k: 0, p: 1.0 },
+                    slow: crate::kpi::Stamp { k: 0, p: 1.0 },
+                },
+            ),
+            force_flush: false,
+            commands: Arc::new(ArrayQueue::new(cfg.command_queue.max(1))),
+            counters: Counters::default(),
+            lps,
+            sink,
+            cfg,
+        })
+    }
+
+    // ------------------------------------------------------------------ public surface
+
+    /// Processes one event captured at `ts_ns`.
+    pub fn on_event(&mut self, ts_ns: u64, ev: &Event<'_>) {
+        let now = self.advance(ts_ns);
+        self.counters.events += 1;
+        match ev {
+            Event::Quote(q) => self.on_quote(now, q),
+            Event::NewOrder(o) => self.on_new_order(now, o),
+            Event::CancelRequest(c) => self.on_cancel_request(now, c),
+            Event::Exec(e) => self.on_exec(now, e),
+            Event::CancelReject(c) => self.on_cancel_reject(now, c),
+            Event::BusinessReject(b) => self.on_business_reject(now, b),
+        }
+        self.maybe_flush(now);
+    }
+
+    /// Moves event time to `ts_ns` with no event (idle): resolves due markouts, publishes what is
+    /// due, applies queued commands, and beats the heartbeat every `heartbeat_interval_ns`.
+    pub fn tick(&mut self, ts_ns: u64) {
+        let now = self.advance(ts_ns);
+        self.maybe_flush(now);
+        if !self.commands.is_empty() {
+            self.flush();
+        }
+        if now.saturating_sub(self.last_hb_ns) >= self.cfg.heartbeat_interval_ns
+            || self.last_hb_ns == 0
+        {
+            self.last_hb_ns = now.max(1);
+            self.sink.heartbeat(now);
+        }
+    }
+
+    /// Publishes every changed row now (and applies queued commands).
+    pub fn flush(&mut self) {
+        let now = self.clock.now_ns();
+        self.apply_commands();
+        self.refresh_priors(now);
+        let mut ids = core::mem::take(&mut self.dirty);
+        let st = self.stamps(now);
+        for &id in &ids {
+            self.stats.cell_mut(id).dirty = false;
+            let row = self.row_of(id, now, st);
+            let key = self.stats.key(id);
+            self.sink.publish(key, &row);
+            self.counters.publications += 1;
+        }
+        ids.clear();
+        self.dirty = ids;
+        self.force_flush = false;
+    }
+
+    /// The queue control commands go through (weights, pauses). Push from any thread.
+    pub fn commands(&self) -> Arc<ArrayQueue<Command>> {
+        Arc::clone(&self.commands)
+    }
+
+    /// Current event time.
+    pub fn now_ns(&self) -> u64 {
+        self.clock.now_ns()
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The sink.
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+    /// The sink, mutably.
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.sink
+    }
+    /// Takes the sink back.
+    pub fn into_sink(self) -> S {
+        self.sink
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// Index of an LP by name.
+    pub fn lp_index(&self, name: &str) -> Option<u16> {
+        self.lps.lps.get(name.as_bytes()).map(|i| i as u16)
+    }
+    /// Slot of a symbol.
+    pub fn symbol_slot(&self, name: &str) -> Option<u32> {
+        self.symbols.get(name.as_bytes())
+    }
+    /// The all-symbols slot.
+    pub fn all_symbols(&self) -> u32 {
+        self.stats.max_symbols
+    }
+    /// The all-sizes slot.
+    pub fn all_sizes(&self) -> u8 {
+        self.stats.n_buckets
+    }
+    /// Orders held (open and lingering).
+    pub fn orders_held(&self) -> usize {
+        self.orders.len()
+    }
+    /// Open orders.
+    pub fn open_orders(&self) -> usize {
+        self.orders.open_len()
+    }
+    /// Statistics cells created, and updates dropped because `max_cells` was reached.
+    pub fn cells(&self) -> (usize, u64) {
+        (self.stats.len(), self.stats.cells_full)
+    }
+
+    /// Markouts pending.
+    pub fn markouts_pending(&self) -> usize {
+        self.marks.pending()
+    }
+    /// The current pool priors.
+    pub fn priors(&self) -> &Priors {
+        &self.priors
+    }
+
+    /// The row of `key` computed at the current event time (what would be published now).
+    pub fn row(&self, key: RowKey) -> Result<RowValues, RowError> {
+        let now = self.clock.now_ns();
+        let id = self.cell_of(key)?;
+        Ok(self.row_of(id, now, self.stamps(now)))
+    }
+
+    /// The KPI estimates of `key` at the current event time.
+    pub fn estimates(&self, key: RowKey) -> Result<Estimates, RowError> {
+        let now = self.clock.now_ns();
+        let id = self.cell_of(key)?;
+        Ok(self
+            .stats
+            .cell(id)
+            .estimate(self.stamps(now), &self.priors, &self.est))
+    }
+
+    /// The (LP, all symbols, all sizes) row key of an LP by name.
+    pub fn lp_key(&self, lp: &str) -> Result<RowKey, RowError> {
+        Ok(RowKey {
+            sym: self.stats.max_symbols,
+            bucket: self.stats.n_buckets,
+            lp: self.lp_index(lp).ok_or(RowError::UnknownLp)?,
+        })
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    fn cell_of(&self, key: RowKey) -> Result<u32, RowError> {
+        if key.lp >= self.stats.max_lps || key.lp as usize >= self.lps.lps.len() {
+            return Err(RowError::UnknownLp);
+        }
+        if key.sym > self.stats.max_symbols {
+            return Err(RowError::UnknownSymbol);
+        }
+        self.stats.find_id(key).ok_or(RowError::NoData)
+    }
+
+    fn row_of(&self, id: u32, now: u64, st: Stamps) -> RowValues {
+        let c = self.stats.cell(id);
+        let e = c.estimate_row(st, &self.priors, &self.est);
+        let h = self.est.score_horizon;
+        let scores = self
+            .profiles
+            .scores(&self.transforms, &ScoreInputs::from_estimates(&e, h));
+        let lp = self.stats.key(id).lp as usize;
+        RowValues::build(
+            now,
+            &e,
+            h,
+            &scores,
+            self.paused.get(lp).copied().unwrap_or(false),
+            c.n_orders,
+            c.n_fills,
+            c.n_price_skipped,
+        )
+    }
+
+    #[inline]
+    fn stamps(&self, t: u64) -> Stamps {
+        if t == self.now_stamps.0 {
+            return self.now_stamps.1;
+        }
+        Stamps {
+            fast: self.fast.stamp(t),
+            slow: self.slow.stamp(t),
+        }
+    }
+
+    /// Event time moves to `ts`; due work happens.
+    fn advance(&mut self, ts: u64) -> u64 {
+        let first = !self.clock.started();
+        let now = self.clock.observe(ts);
+        if first {
+            self.fast.t0 = now;
+            self.slow.t0 = now;
+            self.last_prior_ns = now;
+        }
+        if self.now_stamps.0 != now || first {
+            self.now_stamps = (
+                now,
+                Stamps {
+                    fast: self.fast.stamp(now),
+                    slow: self.slow.stamp(now),
+                },
+            );
+        }
+        while let Some(d) = self.marks.next_due(now) {
+            self.resolve_markout(now, d.h, d.slot);
+        }
+        while let Some(slot) = self.orders.oldest_ended() {
+            if self
+                .orders
+                .get(slot)
+                .t_end
+                .saturating_add(self.cfg.linger_ns)
+                <= now
+            {
+                self.orders.retire(slot);
+            } else {
+                break;
+            }
+        }
+        let ttl = self.cfg.early_ttl_ns;
+        while let Some(m) = self
+            .early
+            .pop_front_if(|m| m.consumed || m.ts.saturating_add(ttl) < now)
+        {
+            if !m.consumed {
+                self.counters.unknown_cl_ord_id += 1;
+                tracing::debug!(
+                    key = m.key,
+                    "execution report for an unknown ClOrdID dropped"
+                );
+            }
+        }
+        now
+    }
+
+    fn maybe_flush(&mut self, now: u64) {
+        if self.force_flush
+            || (!self.dirty.is_empty()
+                && now.saturating_sub(self.first_dirty_ns) >= self.cfg.publish_interval_ns)
+        {
+            self.flush();
+        }
+    }
+
+    fn apply_commands(&mut self) {
+        let mut changed = false;
+        while let Some(c) = self.commands.pop() {
+            match c {
+                Command::SetWeights { profile, weights } => {
+                    let i = profile as usize;
+                    if i < self.profiles.weights.len() && check_weights(&weights).is_ok() {
+                        self.profiles.weights[i] = weights;
+                        self.sink
+                            .set_profile(profile, self.profiles.names[i].as_bytes(), &weights);
+                        self.counters.weight_changes += 1;
+                        changed = true;
+                    } else {
+                        self.counters.bad_commands += 1;
+                    }
+                }
+                Command::PauseLp { lp, paused } => {
+                    if let Some(p) = self.paused.get_mut(lp as usize) {
+                        *p = paused;
+                        changed = true;
+                    } else {
+                        self.counters.bad_commands += 1;
+                    }
+                }
+            }
+        }
+        if changed {
+            self.mark_all_dirty();
+        }
+    }
+
+    fn refresh_priors(&mut self, now: u64) {
+        let every = self.cfg.prior_refresh_ns;
+        if every == 0 || now.saturating_sub(self.last_prior_ns) < every {
+            return;
+        }
+        self.last_prior_ns = now;
+        let p = self
+            .stats
+            .pool_priors(self.stamps(now), &self.fallback_priors);
+        self.counters.prior_refreshes += 1;
+        if p != self.priors {
+            self.priors = p;
+            self.mark_all_dirty();
+        }
+    }
+
+    fn mark_all_dirty(&mut self) {
+        for id in 0..self.stats.len() as u32 {
+            let c = self.stats.cell_mut(id);
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(id);
+            }
+        }
+    }
+
+    #[inline]
+    fn touch(&mut self, ids: &[u32], now: u64) {
+        for &id in ids {
+            let c = self.stats.cell_mut(id);
+            c.last_change = now;
+            if !c.dirty {
+                c.dirty = true;
+                if self.dirty.is_empty() {
+                    self.first_dirty_ns = now;
+                }
+                self.dirty.push(id);
+            }
+        }
+    }
+
+    /// Applies `f` to every cell an observation of `(lp, sym, bucket)` feeds, then marks them dirty.
+    #[inline]
+    fn each_cell(
+        &mut self,
+        now: u64,
+        lp: u16,
+        sym: u32,
+        bucket: u8,
+        f: impl FnMut(&mut crate::kpi::Cell),
+    ) {
+        self.each_cell_marking(now, lp, sym, bucket, true, f);
+    }
+
+    /// As [`Engine::each_cell`]; `dirty == false` for changes no row field shows (markouts at
+    /// horizons other than the score horizon): they wait for the rows' next publication.
+    #[inline]
+    fn each_cell_marking(
+        &mut self,
+        now: u64,
+        lp: u16,
+        sym: u32,
+        bucket: u8,
+        dirty: bool,
+        mut f: impl FnMut(&mut crate::kpi::Cell),
+    ) {
+        if lp == NO_LP {
+            return;
+        }
+        let s = (sym < self.stats.max_symbols).then_some(sym);
+        let b = (bucket != NO_BUCKET).then_some(bucket);
+        let (ids, n) = self.stats.fan_out(lp, s, b);
+        for &id in &ids[..n] {
+            f(self.stats.cell_mut(id));
+        }
+        if dirty {
+            self.touch(&ids[..n], now);
+        }
+    }
+
+    fn intern_symbol(&mut self, sym: &[u8]) -> u32 {
+        match self.symbols.intern(sym) {
+            Ok((i, new)) => {
+                if new {
+                    self.sink.register_symbol(i, sym);
+                }
+                i
+            }
+            Err(_) => {
+                self.counters.symbols_full += 1;
+                u32::MAX
+            }
+        }
+    }
+
+    fn resolve_lp(&mut self, cands: [&[u8]; 3]) -> u16 {
+        match self.lps.resolve(cands) {
+            LpResolution::Known(i) => i,
+            LpResolution::New(i) => {
+                if let Some(n) = self.lps.lps.name(u32::from(i)) {
+                    let n = *n;
+                    self.sink.register_lp(i, n.as_bytes());
+                }
+                i
+            }
+            LpResolution::Unattributed => NO_LP,
+        }
+    }
+
+    fn on_quote(&mut self, now: u64, q: &Quote<'_>) {
+        self.counters.quotes += 1;
+        if q.symbol.is_empty() {
+            self.counters.malformed += 1;
+            return;
+        }
+        let sym = self.intern_symbol(q.symbol);
+        if sym == u32::MAX {
+            return;
+        }
+        // A side given as 0 is unchanged (incremental market data updates one side at a time).
+        let (bid, ask) = if q.bid == 0 || q.ask == 0 {
+            let (b0, a0) = self.book.sides(sym);
+            (
+                if q.bid == 0 { b0 } else { q.bid },
+                if q.ask == 0 { a0 } else { q.ask },
+            )
+        } else {
+            (q.bid, q.ask)
+        };
+        if self.book.update(sym, bid, ask, now) == QuoteUpdate::Flagged && bid != 0 && ask != 0 {
+            self.counters.quotes_flagged += 1;
+        }
+    }
+
+    fn on_new_order(&mut self, now: u64, o: &NewOrder<'_>) {
+        let side: i8 = match o.side {
+            b'1' => 1,
+            b'2' | b'5' | b'6' => -1,
+            _ => 0,
+        };
+        if side == 0 || o.qty == 0 || o.cl_ord_id.is_empty() || o.symbol.is_empty() {
+            self.counters.malformed += 1;
+            return;
+        }
+        let key = order_key(o.session, o.cl_ord_id);
+        if self.orders.find(key).is_some() {
+            self.counters.duplicate_orders += 1;
+            return;
+        }
+        let sym = self.intern_symbol(o.symbol);
+        let lp = self.resolve_lp([o.ex_destination, o.counterparty, b""]);
+        let t_a = match self.cfg.arrival_time {
+            ArrivalTime::Capture => now,
+            ArrivalTime::TransactTime => o.transact_time_ns.unwrap_or(now),
+            ArrivalTime::SendingTime => o.sending_time_ns.unwrap_or(now),
+        };
+        // Arrival NBBO: the book, else the tags on the order, else none (counted).
+        let book = if sym == u32::MAX {
+            Err(QuoteSkip::NoQuote)
+        } else {
+            self.book.arrival(sym, now, self.cfg.stale_quote_ns)
+        };
+        let nbbo = match book {
+            Ok(q) => Some(q),
+            Err(why) => {
+                let tags = o.nbbo.filter(|(b, a)| *b > 0 && *a > *b);
+                if tags.is_none() {
+                    match (why, o.nbbo) {
+                        (_, Some(_)) | (QuoteSkip::CrossedOrLocked, None) => {
+                            self.counters.nbbo_crossed += 1
+                        }
+                        (QuoteSkip::Stale, None) => self.counters.nbbo_stale += 1,
+                        (QuoteSkip::NoQuote, None) => self.counters.nbbo_missing += 1,
+                    }
+                }
+                tags
+            }
+        };
+        let ref_px = nbbo
+            .map(|(b, a)| ((i128::from(b) + i128::from(a)) / 2) as i64)
+            .or((o.limit > 0).then_some(o.limit));
+        let bucket = self.buckets.bucket(o.qty, ref_px).unwrap_or(NO_BUCKET);
+        let mut order = Order::new(key, lp, sym, bucket, side, o.qty, t_a);
+        order.ord_type = o.ord_type;
+        order.tif = o.tif;
+        order.limit = o.limit;
+        if let Some((b, a)) = nbbo {
+            order.bid_a = b;
+            order.ask_a = a;
+            order.price_ok = true;
+        }
+        let slot = match self.orders.insert(order) {
+            Ok(s) => s,
+            Err(InsertError::Duplicate) => {
+                self.counters.duplicate_orders += 1;
+                return;
+            }
+            Err(InsertError::Full) => {
+                self.make_room(now);
+                match self.orders.insert(order) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        self.counters.malformed += 1;
+                        return;
+                    }
+                }
+            }
+        };
+        self.counters.orders += 1;
+        // Reports that arrived before this order.
+        if self.early.len > 0 {
+            let cap = self.early.buf.len();
+            for i in 0..self.early.len {
+                let j = (self.early.head + i) % cap;
+                let m = self.early.buf[j];
+                if !m.consumed && (m.key == key || m.orig_key == key) {
+                    self.early.buf[j].consumed = true;
+                    self.counters.early_matched += 1;
+                    self.apply_exec(now, &m, slot);
+                }
+            }
+        }
+    }
+
+    /// The table is full: retire the order that ended longest ago, else expire the oldest open one.
+    fn make_room(&mut self, now: u64) {
+        if let Some(s) = self.orders.oldest_ended() {
+            self.orders.retire(s);
+            return;
+        }
+        if let Some(s) = self.orders.oldest_open() {
+            if let Ok(t) = transition(self.orders.get(s).state, OrderEvent::Evict) {
+                self.orders.set_state(s, t.next, now);
+                self.account_terminal(now, s);
+            }
+            self.counters.evicted_open += 1;
+            self.orders.retire(s);
+        }
+    }
+
+    fn find_order(&self, key: u64, orig_key: u64) -> Option<u32> {
+        self.orders.find(key).or_else(|| {
+            (orig_key != 0)
+                .then(|| self.orders.find(orig_key))
+                .flatten()
+        })
+    }
+
+    fn on_cancel_request(&mut self, now: u64, c: &CancelRequest<'_>) {
+        if c.orig_cl_ord_id.is_empty() {
+            self.counters.malformed += 1;
+            return;
+        }
+        self.counters.cancel_requests += 1;
+        let Some(slot) = self.orders.find(order_key(c.session, c.orig_cl_ord_id)) else {
+            self.counters.unknown_cl_ord_id += 1;
+            return;
+        };
+        if !self.step(now, slot, OrderEvent::CancelRequest) {
+            return;
+        }
+        let o = *self.orders.get(slot);
+        let st = self.stamps(now);
+        self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
+            c.prepare(st);
+            c.add(ix::CXL_REQ, st, 1.0);
+        });
+    }
+
+    fn on_cancel_reject(&mut self, now: u64, c: &CancelReject<'_>) {
+        self.counters.cancel_rejects += 1;
+        let key = order_key(c.session, c.cl_ord_id);
+        let orig = if c.orig_cl_ord_id.is_empty() {
+            0
+        } else {
+            order_key(c.session, c.orig_cl_ord_id)
+        };
+        let Some(slot) = (if orig != 0 {
+            self.orders.find(orig).or_else(|| self.orders.find(key))
+        } else {
+            self.orders.find(key)
+        }) else {
+            self.counters.unknown_cl_ord_id += 1;
+            tracing::debug!("OrderCancelReject for an unknown order");
+            return;
+        };
+        if !self.step(now, slot, OrderEvent::CancelReject) {
+            return;
+        }
+        let o = *self.orders.get(slot);
+        let st = self.stamps(now);
+        self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
+            c.prepare(st);
+            c.add(ix::CXL_REJ, st, 1.0);
+        });
+    }
+
+    fn on_business_reject(&mut self, now: u64, b: &BusinessReject<'_>) {
+        if b.ref_id.is_empty() {
+            self.counters.malformed += 1;
+            return;
+        }
+        // A synthetic "Rejected" report, de-duplicated on (session, "35=j", ref).
+        let dk = crate::orders::id_hash(0x6a00_0000 | u64::from(b.session), b.ref_id);
+        if !self.dedup.insert(dk) {
+            self.counters.duplicate_execs += 1;
+            return;
+        }
+        let m = ExecMsg {
+            key: order_key(b.session, b.ref_id),
+            exec_type: b'8',
+            lp_hint: NO_LP,
+            ts: now,
+            ..ExecMsg::default()
+        };
+        self.dispatch_exec(now, m);
+    }
+
+    fn on_exec(&mut self, now: u64, e: &ExecReport<'_>) {
+        let known = matches!(
+            e.exec_type,
+            b'0' | b'F' | b'4' | b'8' | b'C' | b'3' | b'5' | b'H' | b'G'
+        );
+        if !known || e.exec_id.is_empty() || e.cl_ord_id.is_empty() {
+            self.counters.malformed += 1;
+            return;
+        }
+        if matches!(e.exec_type, b'F' | b'G') && (e.last_qty == 0 || e.last_px <= 0) {
+            self.counters.malformed += 1;
+            return;
+        }
+        if matches!(e.exec_type, b'H' | b'G') && e.exec_ref_id.is_empty() {
+            self.counters.malformed += 1;
+            return;
+        }
+        if !self.dedup.insert(exec_key(e.session, e.exec_id)) {
+            self.counters.duplicate_execs += 1;
+            return;
+        }
+        let lp_hint = if e.last_mkt.is_empty() {
+            NO_LP
+        } else {
+            self.resolve_lp([b"", b"", e.last_mkt])
+        };
+        let m = ExecMsg {
+            key: order_key(e.session, e.cl_ord_id),
+            exec_key: exec_key(e.session, e.exec_id),
+            orig_key: if e.orig_cl_ord_id.is_empty() {
+                0
+            } else {
+                order_key(e.session, e.orig_cl_ord_id)
+            },
+            ref_key: if e.exec_ref_id.is_empty() {
+                0
+            } else {
+                exec_key(e.session, e.exec_ref_id)
+            },
+            exec_type: e.exec_type,
+            last_qty: e.last_qty,
+            last_px: e.last_px,
+            lp_hint,
+            order_qty: e.order_qty,
+            ts: now,
+            consumed: false,
+        };
+        self.counters.execs += 1;
+        self.dispatch_exec(now, m);
+    }
+
+    fn dispatch_exec(&mut self, now: u64, m: ExecMsg) {
+        if matches!(m.exec_type, b'H' | b'G') {
+            self.amend(now, &m);
+            return;
+        }
+        match self.find_order(m.key, m.orig_key) {
+            Some(slot) => self.apply_exec(now, &m, slot),
+            None => {
+                if self.early.push(m) {
+                    self.counters.early_buffered += 1;
+                } else {
+                    self.counters.unknown_cl_ord_id += 1;
+                    tracing::debug!(key = m.key, "execution report for an unknown ClOrdID");
+                }
+            }
+        }
+    }
+
+    /// Runs the state machine; counts refusals and oddities. Returns whether the move was legal.
+    fn step(&mut self, now: u64, slot: u32, ev: OrderEvent) -> bool {
+        let state = self.orders.get(slot).state;
+        match transition(state, ev) {
+            Ok(t) => {
+                if let Some(o) = t.oddity {
+                    self.counters.oddities[oddity_index(o)] += 1;
+                }
+                let was_terminal = state.is_terminal();
+                self.orders.set_state(slot, t.next, now);
+                if t.next.is_terminal() && !was_terminal {
+                    self.account_terminal(now, slot);
+                }
+                true
+            }
+            Err(e) => {
+                self.counters.invalid_transitions += 1;
+                tracing::debug!(%e, "order state machine refused an event");
+                false
+            }
+        }
+    }
+
+    /// Fill-rate and reject-rate accounting, once per order, when it first ends.
+    fn account_terminal(&mut self, now: u64, slot: u32) {
+        let o = *self.orders.get(slot);
+        if o.counted {
+            return;
+        }
+        self.orders.get_mut(slot).counted = true;
+        if o.lp == NO_LP {
+            self.counters.unattributed += 1;
+            return;
+        }
+        let st = self.stamps(o.t_a);
+        let rejected = if o.state == OrderState::Rejected {
+            1.0
+        } else {
+            0.0
+        };
+        self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
+            c.prepare(st);
+            c.add(ix::ORDERS, st, 1.0);
+            c.add(ix::REJECTS, st, rejected);
+            c.add(ix::QTY_SENT, st, o.qty as f64);
+            c.add(ix::QTY_FILLED, st, o.cum_qty.min(o.qty) as f64);
+            c.n_orders += 1;
+        });
+    }
+
+    fn apply_exec(&mut self, now: u64, m: &ExecMsg, slot: u32) {
+        if self.orders.get(slot).lp == NO_LP && m.lp_hint != NO_LP {
+            self.orders.get_mut(slot).lp = m.lp_hint;
+        }
+        let o = *self.orders.get(slot);
+        let ev = match m.exec_type {
+            b'0' => OrderEvent::Ack,
+            b'F' => OrderEvent::Fill {
+                complete: o.cum_qty + m.last_qty >= o.qty,
+            },
+            b'4' => OrderEvent::Canceled,
+            b'8' => OrderEvent::Rejected,
+            b'C' => OrderEvent::Expired,
+            b'3' => OrderEvent::DoneForDay,
+            b'5' => OrderEvent::Replaced {
+                complete: m.order_qty > 0 && o.cum_qty >= m.order_qty,
+            },
+            _ => {
+                self.counters.malformed += 1;
+                return;
+            }
+        };
+        // Replaced: the order continues under the new ClOrdID and quantity (before the state move,
+        // so a terminal accounting sees the new quantity).
+        if m.exec_type == b'5' {
+            if transition(o.state, ev).is_err() {
+                self.counters.invalid_transitions += 1;
+                return;
+            }
+            if m.key != o.key && self.orders.rekey(slot, m.key).is_err() {
+                self.counters.malformed += 1;
+            }
+            if m.order_qty > 0 {
+                self.orders.get_mut(slot).qty = m.order_qty;
+            }
+        }
+        let counted_before = o.counted;
+        if m.exec_type == b'F' {
+            // Apply the quantity before the state move so a completing fill is in cum at accounting.
+            if transition(o.state, ev).is_err() {
+                self.counters.invalid_transitions += 1;
+                return;
+            }
+            self.orders.get_mut(slot).cum_qty += m.last_qty;
+        }
+        if !self.step(now, slot, ev) {
+            return;
+        }
+        let o = *self.orders.get(slot);
+        // Ack latency: the order's first report (New, Trade, Rejected, or an IOC's Canceled...).
+        if o.t_ack == 0 && m.exec_type != b'5' {
+            self.orders.get_mut(slot).t_ack = now.max(1);
+            let lat = now.saturating_sub(o.t_a);
+            let st = self.stamps(now);
+            self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
+                c.prepare(st);
+                c.add_latency(false, lat, st);
+            });
+        }
+        if m.exec_type == b'F' {
+            self.on_fill(now, m, slot, counted_before);
+        }
+    }
+
+    /// `late`: the order had already ended and been counted before this fill (fill after cancel).
+    fn on_fill(&mut self, now: u64, m: &ExecMsg, slot: u32, late: bool) {
+        let o = *self.orders.get(slot);
+        if o.t_first_fill == 0 {
+            self.orders.get_mut(slot).t_first_fill = now.max(1);
+            let lat = now.saturating_sub(o.t_a);
+            let st = self.stamps(now);
+            self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
+                c.prepare(st);
+                c.add_latency(true, lat, st);
+            });
+        }
+        let rec = FillRec {
+            exec_key: m.exec_key,
+            order_key: o.key,
+            lp: o.lp,
+            sym: o.sym,
+            bucket: o.bucket,
+            side: o.side,
+            px: m.last_px,
+            qty: m.last_qty,
+            bid_a: o.bid_a,
+            ask_a: o.ask_a,
+            price_ok: o.price_ok,
+            t_a: o.t_a,
+            t_fill: now,
+            ..FillRec::default()
+        };
+        let schedule = o.price_ok && o.lp != NO_LP && o.sym != u32::MAX;
+        let fslot = self.marks.add(rec, schedule);
+        let rec = *self.marks.get(fslot);
+        self.fill_contrib(now, &rec, 1.0);
+        // A fill after the order was counted (fill after cancel): add it to the filled shares.
+        if late {
+            let st = self.stamps(o.t_a);
+            self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
+                c.prepare(st);
+                c.add(ix::QTY_FILLED, st, m.last_qty as f64);
+            });
+        }
+    }
+
+    /// Adds (`sign` = 1) or reverses (-1) a fill's per-fill contributions, observed at its fill time.
+    fn fill_contrib(&mut self, now: u64, r: &FillRec, sign: f64) {
+        let st = self.stamps(r.t_fill);
+        let x = r.qty as f64;
+        let tte = formulas::tte_bucket(r.t_fill.saturating_sub(r.t_a));
+        let price = if r.price_ok {
+            let a = Arrival {
+                side: r.side,
+                bid: r.bid_a,
+                ask: r.ask_a,
+            };
+            let rel = quote_relation(&a, r.px);
+            Some((
+                a.price_improvement_bps(r.px),
+                a.effective_spread_bps(r.px),
+                a.quoted_spread_bps(),
+                rel,
+            ))
+        } else {
+            None
+        };
+        self.each_cell(now, r.lp, r.sym, r.bucket, |c| {
+            c.prepare(st);
+            c.add(ix::FILLS, st, sign);
+            c.add(ix::TTE + tte, st, sign * x);
+            if sign > 0.0 {
+                c.n_fills += 1;
+            } else {
+                c.n_fills = c.n_fills.saturating_sub(1);
+            }
+            match price {
+                Some((pi, es, qs, rel)) => {
+                    c.add(ix::PX_N, st, sign);
+                    c.add(ix::PX_QTY, st, sign * x);
+                    c.add(ix::PI, st, sign * x * pi);
+                    c.add(ix::ES, st, sign * x * es);
+                    c.add(ix::QS, st, sign * x * qs);
+                    let i = match rel {
+                        QuoteRelation::Improved => ix::PI_POS,
+                        QuoteRelation::AtQuote => ix::PI_ZERO,
+                        QuoteRelation::Outside => ix::PI_NEG,
+                    };
+                    c.add(i, st, sign * x);
+                }
+                None => {
+                    if sign > 0.0 {
+                        c.n_price_skipped += 1;
+                    } else {
+                        c.n_price_skipped = c.n_price_skipped.saturating_sub(1);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Adds or reverses horizon `h` of a fill (weighted at its fill time).
+    fn markout_contrib(&mut self, now: u64, r: &FillRec, h: usize, sign: f64) {
+        let st = self.stamps(r.t_fill);
+        let a = Arrival {
+            side: r.side,
+            bid: r.bid_a,
+            ask: r.ask_a,
+        };
+        let later = i128::from(r.two_mid[h]);
+        let x = r.qty as f64;
+        let mo = a.markout_bps(r.px, later);
+        let im = a.impact_bps(later);
+        let rs = a.realized_spread_bps(r.px, later);
+        let q = ix::MO + 4 * h;
+        let shown = h == self.est.score_horizon;
+        self.each_cell_marking(now, r.lp, r.sym, r.bucket, shown, |c| {
+            c.prepare(st);
+            c.add(q, st, sign * x);
+            c.add(q + 1, st, sign * x * mo);
+            c.add(q + 2, st, sign * x * im);
+            c.add(q + 3, st, sign * x * rs);
+        });
+    }
+
+    fn resolve_markout(&mut self, now: u64, h: usize, slot: u32) {
+        let sym = self.marks.get(slot).sym;
+        let Some(two_mid) = self.book.two_mid(sym) else {
+            self.counters.markout_unresolved += 1;
+            return;
+        };
+        let r = {
+            let r = self.marks.get_mut(slot);
+            r.two_mid[h] = two_mid;
+            r.resolved |= 1 << h;
+            *r
+        };
+        self.markout_contrib(now, &r, h, 1.0);
+    }
+
+    /// Trade bust (H) or correction (G) of the fill named by ExecRefID.
+    fn amend(&mut self, now: u64, m: &ExecMsg) {
+        let Some(fslot) = self.marks.find(m.ref_key) else {
+            self.counters.unknown_exec_ref += 1;
+            tracing::debug!("bust/correction names an unknown ExecID");
+            return;
+        };
+        let old = *self.marks.get(fslot);
+        if old.busted {
+            self.counters.invalid_transitions += 1;
+            return;
+        }
+        let bust = m.exec_type == b'H';
+        let (new_qty, new_px) = if bust {
+            (0, old.px)
+        } else {
+            (m.last_qty, m.last_px)
+        };
+        // The order, if still held.
+        let slot = self
+            .find_order(old.order_key, 0)
+            .or_else(|| self.find_order(m.key, m.orig_key));
+        let mut counted = true; // a retired order was counted when it ended
+        if let Some(s) = slot {
+            let o = *self.orders.get(s);
+            let cum = o.cum_qty.saturating_sub(old.qty).saturating_add(new_qty);
+            let ev = if bust {
+                OrderEvent::TradeCancel {
+                    none_left: cum == 0,
+                }
+            } else {
+                OrderEvent::TradeCorrect {
+                    complete: cum >= o.qty,
+                    none_left: cum == 0,
+                }
+            };
+            if transition(o.state, ev).is_err() {
+                self.counters.invalid_transitions += 1;
+                return;
+            }
+            self.orders.get_mut(s).cum_qty = cum;
+            counted = o.counted;
+            self.step(now, s, ev);
+        }
+        // Reverse what the fill contributed, then (correction) add the amended fill.
+        self.fill_contrib(now, &old, -1.0);
+        for h in 0..self.marks.horizons().len() {
+            if old.resolved & (1 << h) != 0 {
+                self.markout_contrib(now, &old, h, -1.0);
+            }
+        }
+        if counted {
+            let st = self.stamps(old.t_a);
+            let delta = new_qty as f64 - old.qty as f64;
+            self.each_cell(now, old.lp, old.sym, old.bucket, |c| {
+                c.prepare(st);
+                c.add(ix::QTY_FILLED, st, delta);
+            });
+        }
+        if bust {
+            self.marks.get_mut(fslot).busted = true;
+            self.counters.busts += 1;
+        } else {
+            let r = {
+                let r = self.marks.get_mut(fslot);
+                r.qty = new_qty;
+                r.px = new_px;
+                *r
+            };
+            self.fill_contrib(now, &r, 1.0);
+            for h in 0..self.marks.horizons().len() {
+                if r.resolved & (1 << h) != 0 {
+                    self.markout_contrib(now, &r, h, 1.0);
+                }
+            }
+            self.counters.corrections += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,143 @@
+//! The production [`RowSink`]: the shared-memory scoreboard writer of `lpscore-shm`.
+use lpscore_shm::{
+    BucketSlot, BucketUnit as ShmBucketUnit, Capacities, LpId, ProfileId, ScoreRow, SymbolId,
+    SymbolSlot, Writer, WriterOptions,
+};
+
+use super::config::{BucketUnit, EngineConfig};
+use crate::kpi::RowKey;
+use crate::publish::{RowSink, RowValues};
+
+/// The scoreboard options that match an engine configuration (capacities, buckets, horizon).
+pub fn writer_options(cfg: &EngineConfig) -> WriterOptions {
+    let buckets = cfg.size_buckets();
+    WriterOptions {
+        capacities: Capacities {
+            max_lps: u32::from(cfg.max_lps),
+            max_symbols: cfg.max_symbols,
+            n_buckets: buckets.len() as u32,
+            max_profiles: cfg.profiles.len().clamp(1, 8) as u32,
+        },
+        bucket_unit: match cfg.buckets.unit {
+            BucketUnit::Notional => ShmBucketUnit::NotionalUsd,
+            BucketUnit::Shares => ShmBucketUnit::Shares,
+        },
+        bucket_upper: buckets.uppers(),
+        score_horizon_ns: cfg.score_horizon_ns,
+        ..WriterOptions::default()
+    }
+}
+
+/// Publishes rows into a scoreboard file. Engine LP indices and symbol slots are mapped to the
+/// file's (they coincide when the engine is the file's only registrar, but the map makes it
+/// robust to a taken-over file).
+pub struct ShmSink {
+    w: Writer,
+    lps: Vec<Option<LpId>>,
+    syms: Vec<Option<SymbolId>>,
+    max_symbols: u32,
+    n_buckets: u8,
+    /// Writer errors (bad names, full directories, a stopped writer): counted, never fatal.
+    pub errors: u64,
+}
+
+impl core::fmt::Debug for ShmSink {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ShmSink")
+            .field("path", &self.w.path())
+            .field("errors", &self.errors)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShmSink {
+    /// Wraps a writer created with [`writer_options`] of the same configuration.
+    pub fn new(w: Writer, cfg: &EngineConfig) -> Self {
+        Self {
+            w,
+            lps: vec![None; cfg.max_lps as usize],
+            syms: Vec::with_capacity(cfg.max_symbols as usize),
+            max_symbols: cfg.max_symbols,
+            n_buckets: cfg.size_buckets().len() as u8,
+            errors: 0,
+        }
+    }
+    /// The writer.
+    pub fn writer(&self) -> &Writer {
+        &self.w
+    }
+    /// The writer, mutably (e.g. to stop it).
+    pub fn writer_mut(&mut self) -> &mut Writer {
+        &mut self.w
+    }
+}
+
+impl RowSink for ShmSink {
+    #[inline]
+    fn publish(&mut self, key: RowKey, row: &RowValues) {
+        let Some(Some(lp)) = self.lps.get(key.lp as usize).copied() else {
+            self.errors += 1;
+            return;
+        };
+        let sym = if key.sym >= self.max_symbols {
+            SymbolSlot::All
+        } else {
+            match self.syms.get(key.sym as usize).copied().flatten() {
+                Some(s) => SymbolSlot::One(s),
+                None => {
+                    self.errors += 1;
+                    return;
+                }
+            }
+        };
+        let bucket = if key.bucket >= self.n_buckets {
+            BucketSlot::All
+        } else {
+            BucketSlot::Bucket(key.bucket)
+        };
+        let r = ScoreRow::from_words(&row.to_words());
+        if self.w.publish(sym, bucket, lp, &r).is_err() {
+            self.errors += 1;
+        }
+    }
+
+    fn register_lp(&mut self, lp: u16, name: &[u8]) {
+        let id = core::str::from_utf8(name)
+            .ok()
+            .and_then(|n| self.w.add_lp(n).ok());
+        match (id, self.lps.get_mut(lp as usize)) {
+            (Some(id), Some(slot)) => *slot = Some(id),
+            _ => self.errors += 1,
+        }
+    }
+
+    fn register_symbol(&mut self, slot: u32, name: &[u8]) {
+        let id = core::str::from_utf8(name)
+            .ok()
+            .and_then(|n| self.w.add_symbol(n).ok());
+        let i = slot as usize;
+        if self.syms.len() <= i {
+            self.syms.resize(i + 1, None);
+        }
+        match id {
+            Some(id) => self.syms[i] = Some(id),
+            None => self.errors += 1,
+        }
+    }
+
+    fn set_profile(&mut self, idx: u8, name: &[u8], weights: &[f64; 8]) {
+        let name = String::from_utf8_lossy(name);
+        if self
+            .w
+            .set_profile(ProfileId::new(idx), &name, *weights, true)
+            .is_err()
+        {
+            self.errors += 1;
+        }
+    }
+
+    fn heartbeat(&mut self, _now_ns: u64) {
+        // The writer stamps CLOCK_MONOTONIC itself (LAYOUT.md: heartbeat_ns is monotonic).
+        self.w.heartbeat();
+    }
+}

@@ -1,0 +1,764 @@
+//! Engine unit tests: the seed's fills end to end, irregular sequences, publication, commands.
+use super::synth::{LpTruth, OwnedEvent, SynthConfig, generate};
+use super::*;
+use crate::kpi::px;
+use crate::publish::{FLAG_HAS_DATA, FLAG_PRICE_UNAVAILABLE, MemorySink};
+use proptest::prelude::*;
+
+const MS: u64 = 1_000_000;
+const SEC: u64 = 1_000_000_000;
+const T0: u64 = 1_754_141_401_000_000_000; // 2025-08-02 13:30:01 UTC
+
+/// Raw ratios: no priors, no shrinkage, (almost) no decay, publish after every event.
+fn raw_cfg() -> EngineConfig {
+    EngineConfig {
+        max_lps: 8,
+        max_symbols: 16,
+        max_cells: 1024,
+        max_orders: 64,
+        dedup_window: 256,
+        early_buffer: 8,
+        fill_ring: 256,
+        markout_queue: 256,
+        prior_strength: 0.0,
+        fast_shrink: 0.0,
+        fast_half_life_ns: 1 << 60,
+        slow_half_life_ns: 1 << 60,
+        prior_refresh_ns: 0,
+        publish_interval_ns: 0,
+        stale_quote_ns: 0,
+        ..EngineConfig::default()
+    }
+}
+
+fn engine(cfg: EngineConfig) -> Engine<MemorySink> {
+    Engine::new(cfg, MemorySink::default()).unwrap()
+}
+
+fn quote(sym: &'static str, bid: f64, ask: f64) -> Event<'static> {
+    Event::Quote(Quote {
+        symbol: sym.as_bytes(),
+        bid: px(bid),
+        ask: px(ask),
+    })
+}
+
+fn nos(
+    id: &'static str,
+    sym: &'static str,
+    side: u8,
+    qty: u64,
+    lp: &'static str,
+) -> Event<'static> {
+    Event::NewOrder(NewOrder {
+        session: 1,
+        cl_ord_id: id.as_bytes(),
+        symbol: sym.as_bytes(),
+        side,
+        qty,
+        ord_type: b'2',
+        tif: b'3',
+        ex_destination: lp.as_bytes(),
+        ..NewOrder::default()
+    })
+}
+
+fn er(id: &'static str, exec: &'static str, ty: u8, qty: u64, price: f64) -> Event<'static> {
+    Event::Exec(ExecReport {
+        session: 1,
+        cl_ord_id: id.as_bytes(),
+        exec_id: exec.as_bytes(),
+        exec_type: ty,
+        last_qty: qty,
+        last_px: if price > 0.0 { px(price) } else { 0 },
+        ..ExecReport::default()
+    })
+}
+
+fn amend(
+    id: &'static str,
+    exec: &'static str,
+    ty: u8,
+    reference: &'static str,
+    qty: u64,
+    price: f64,
+) -> Event<'static> {
+    Event::Exec(ExecReport {
+        session: 1,
+        cl_ord_id: id.as_bytes(),
+        exec_id: exec.as_bytes(),
+        exec_type: ty,
+        last_qty: qty,
+        last_px: if price > 0.0 { px(price) } else { 0 },
+        exec_ref_id: reference.as_bytes(),
+        ..ExecReport::default()
+    })
+}
+
+fn close(a: f64, b: f64, tol: f64) {
+    assert!((a - b).abs() <= tol, "{a} != {b} (tol {tol})");
+}
+
+fn key(e: &Engine<MemorySink>, lp: &str, sym: Option<&str>) -> RowKey {
+    RowKey {
+        sym: sym
+            .map(|s| e.symbol_slot(s).unwrap())
+            .unwrap_or(e.all_symbols()),
+        bucket: e.all_sizes(),
+        lp: e.lp_index(lp).unwrap(),
+    }
+}
+
+/// The seed article's four sample fills (sides stated: rows 1-3 buys, row 4 a sell).
+fn seed_fills(e: &mut Engine<MemorySink>) {
+    e.on_event(T0, &quote("XYZ", 100.00, 100.02));
+    e.on_event(T0, &nos("A1", "XYZ", b'1', 1000, "LP_A"));
+    e.on_event(T0 + 15 * MS, &er("A1", "EA1", b'F', 1000, 100.01));
+    e.on_event(T0 + SEC, &quote("XYZ", 100.01, 100.03));
+    e.on_event(T0 + SEC, &nos("B1", "XYZ", b'1', 500, "LP_B"));
+    e.on_event(T0 + SEC + 55 * MS, &er("B1", "EB1", b'F', 200, 100.03));
+    e.on_event(T0 + SEC + 55 * MS + 1, &er("B1", "EB2", b'4', 0, 0.0));
+    e.on_event(T0 + 2 * SEC, &quote("XYZ", 100.00, 100.02));
+    e.on_event(T0 + 2 * SEC, &nos("C1", "XYZ", b'1', 2000, "LP_C"));
+    e.on_event(T0 + 2 * SEC + 25 * MS, &er("C1", "EC1", b'F', 2000, 100.00));
+    e.on_event(T0 + 3 * SEC, &quote("ABC", 50.24, 50.26));
+    e.on_event(T0 + 3 * SEC, &nos("A2", "ABC", b'2', 5000, "LP_A"));
+    e.on_event(T0 + 3 * SEC + 18 * MS, &er("A2", "EA2", b'F', 5000, 50.24));
+}
+
+#[test]
+fn seed_fills_end_to_end() {
+    let mut e = engine(raw_cfg());
+    seed_fills(&mut e);
+    let tol = 2e-4;
+    // LP_A on XYZ: PI 0.99990001, ES 0, fill rate 1, E/Q 0, 100% improved.
+    let a = e.row(key(&e, "LP_A", Some("XYZ"))).unwrap();
+    close(a.pi_bps.into(), 0.999_900_01, tol);
+    close(a.es_bps.into(), 0.0, tol);
+    close(a.fill_rate.into(), 1.0, 1e-6);
+    close(a.pi_rate.into(), 1.0, 1e-6);
+    close(a.eq_ratio.into(), 0.0, tol);
+    // 15 ms lies in [14680064, 16777216): reported as 15728640 ns.
+    assert_eq!(a.ack_p50_ns, 15_728_640);
+    assert_eq!(a.fill_p50_ns, 15_728_640);
+    assert_eq!(a.flags & FLAG_HAS_DATA, FLAG_HAS_DATA);
+    assert_eq!((a.n_orders, a.n_fills), (1, 1));
+    // LP_B: 200 of 500 at the ask: fill rate 0.4, PI 0, ES 1.99960008, E/Q 1, PI rate 0.
+    let b = e.row(key(&e, "LP_B", Some("XYZ"))).unwrap();
+    close(b.fill_rate.into(), 0.4, 1e-6);
+    close(b.pi_bps.into(), 0.0, tol);
+    close(b.es_bps.into(), 1.999_600_08, tol);
+    close(b.eq_ratio.into(), 1.0, 1e-5);
+    close(b.pi_rate.into(), 0.0, 1e-6);
+    // LP_C: 2000 at the bid: PI 1.99980002, ES -1.99980002.
+    let c = e.row(key(&e, "LP_C", Some("XYZ"))).unwrap();
+    close(c.pi_bps.into(), 1.999_800_02, tol);
+    close(c.es_bps.into(), -1.999_800_02, tol);
+    // LP_A all symbols, share-weighted: PI = (1000 * 0.99990001 + 5000 * 0) / 6000 = 0.16665000;
+    // ES = (1000 * 0 + 5000 * 3.98009950) / 6000 = 3.31674959.
+    let all = e.row(key(&e, "LP_A", None)).unwrap();
+    close(all.pi_bps.into(), 0.166_650_00, tol);
+    close(all.es_bps.into(), 3.316_749_59, tol);
+    close(all.pi_rate.into(), 1000.0 / 6000.0, 1e-6);
+    assert_eq!((all.n_orders, all.n_fills), (2, 2));
+    // Size buckets: LP_A's XYZ order (100,010 USD) is in bucket 6 (50k-200k).
+    let b6 = RowKey {
+        bucket: 6,
+        ..key(&e, "LP_A", Some("XYZ"))
+    };
+    assert!(e.row(b6).is_ok());
+    assert_eq!(e.row(RowKey { bucket: 0, ..b6 }), Err(RowError::NoData));
+    // Time to execution: LP_A's fills took 15 and 18 ms: all in the 10-100 ms bucket.
+    let est = e.estimates(key(&e, "LP_A", None)).unwrap();
+    close(est.tte_share[3], 1.0, 1e-9);
+}
+
+#[test]
+fn duplicates_change_nothing() {
+    let run = |dup: bool| {
+        let mut e = engine(raw_cfg());
+        e.on_event(T0, &quote("XYZ", 100.00, 100.02));
+        e.on_event(T0, &nos("A1", "XYZ", b'1', 1000, "LP_A"));
+        e.on_event(T0 + MS, &er("A1", "E1", b'F', 400, 100.01));
+        if dup {
+            // a PossDup resend of the same ExecID, and a duplicate NewOrderSingle
+            e.on_event(T0 + 2 * MS, &er("A1", "E1", b'F', 400, 100.01));
+            e.on_event(T0 + 2 * MS, &nos("A1", "XYZ", b'1', 1000, "LP_A"));
+        }
+        e.on_event(T0 + 3 * MS, &er("A1", "E2", b'4', 0, 0.0));
+        let c = *e.counters();
+        (e.into_sink(), c)
+    };
+    let (a, _) = run(false);
+    let (b, cb) = run(true);
+    assert_eq!(cb.duplicate_execs, 1);
+    assert_eq!(cb.duplicate_orders, 1);
+    assert_eq!(a.log.len(), b.log.len());
+    for ((ka, ra), (kb, rb)) in a.log.iter().zip(&b.log) {
+        assert_eq!(ka, kb);
+        if ra.publish_ns == rb.publish_ns {
+            assert!(ra.bits_eq(rb));
+        }
+    }
+    let last = |s: &MemorySink| *s.log.last().map(|(_, r)| r).unwrap();
+    let (ra, rb) = (last(&a), last(&b));
+    assert_eq!(ra.fill_rate, rb.fill_rate);
+    assert_eq!(ra.pi_bps, rb.pi_bps);
+    close(ra.fill_rate.into(), 0.4, 1e-6);
+}
+
+#[test]
+fn malformed_events_change_no_row() {
+    let mut e = engine(raw_cfg());
+    seed_fills(&mut e);
+    // Let every markout of the seed fills resolve first (those legitimately change rows), while
+    // the ended orders still linger (65 s).
+    let t = T0 + 64 * SEC;
+    e.tick(t);
+    let before = e.sink().log.len();
+    let c0 = *e.counters();
+    let bad: Vec<Event<'static>> = vec![
+        nos("X1", "XYZ", b'9', 100, "LP_A"),              // bad side
+        nos("X2", "XYZ", b'1', 0, "LP_A"),                // zero quantity
+        nos("", "XYZ", b'1', 100, "LP_A"),                // no ClOrdID
+        er("A1", "Z1", b'Z', 0, 0.0),                     // unknown ExecType
+        er("A1", "", b'F', 10, 100.0),                    // no ExecID
+        er("A1", "Z2", b'F', 0, 100.0),                   // fill without quantity
+        er("A1", "Z3", b'F', 10, 0.0),                    // fill without price
+        amend("A1", "Z4", b'H', "", 0, 0.0),              // bust without ExecRefID
+        amend("A1", "Z5", b'H', "NO-SUCH-FILL", 0, 0.0),  // bust of an unknown fill
+        er("A1", "Z6", b'F', 10, 100.0),                  // over-fill of a filled order
+        Event::CancelRequest(CancelRequest::default()),   // no OrigClOrdID
+        Event::BusinessReject(BusinessReject::default()), // no reference
+        quote("", 1.0, 2.0),                              // no symbol
+    ];
+    for ev in &bad {
+        e.on_event(t, ev);
+    }
+    assert_eq!(
+        e.sink().log.len(),
+        before,
+        "a malformed event published a row"
+    );
+    let c = e.counters();
+    assert_eq!(c.malformed - c0.malformed, 11);
+    assert_eq!(c.unknown_exec_ref - c0.unknown_exec_ref, 1);
+    assert_eq!(c.invalid_transitions - c0.invalid_transitions, 1);
+}
+
+#[test]
+fn report_before_its_order_is_buffered() {
+    let mut e = engine(raw_cfg());
+    e.on_event(T0, &quote("XYZ", 100.00, 100.02));
+    // The fill overtakes the NewOrderSingle (drop-copy and order sessions are not synchronised).
+    e.on_event(T0 + MS, &er("A1", "E1", b'F', 1000, 100.01));
+    assert_eq!(e.counters().early_buffered, 1);
+    assert!(e.lp_index("LP_A").is_none());
+    e.on_event(T0 + 2 * MS, &nos("A1", "XYZ", b'1', 1000, "LP_A"));
+    assert_eq!(e.counters().early_matched, 1);
+    let r = e.row(key(&e, "LP_A", Some("XYZ"))).unwrap();
+    close(r.fill_rate.into(), 1.0, 1e-6);
+    assert_eq!(r.n_fills, 1);
+    // An orphan report expires after early_ttl_ns and is counted as unknown, never fatal, and
+    // creates no row (the rows published meanwhile are LP_A's markouts).
+    e.on_event(T0 + 3 * MS, &er("GHOST", "E9", b'0', 0, 0.0));
+    e.on_event(
+        T0 + 3 * MS + e.config().early_ttl_ns + 1,
+        &quote("XYZ", 100.00, 100.02),
+    );
+    assert_eq!(e.counters().unknown_cl_ord_id, 1);
+    let lp_a = e.lp_index("LP_A").unwrap();
+    assert!(e.sink().log.iter().all(|(k, _)| k.lp == lp_a));
+}
+
+#[test]
+fn oddities_fill_after_cancel_and_late_ack() {
+    let mut e = engine(raw_cfg());
+    e.on_event(T0, &quote("XYZ", 100.00, 100.02));
+    e.on_event(T0, &nos("A1", "XYZ", b'1', 1000, "LP_A"));
+    e.on_event(T0 + MS, &er("A1", "E1", b'F', 300, 100.01)); // before the ack
+    e.on_event(T0 + 2 * MS, &er("A1", "E0", b'0', 0, 0.0)); // the ack, late
+    e.on_event(T0 + 3 * MS, &er("A1", "E2", b'4', 0, 0.0)); // canceled: counted 300 / 1000
+    close(
+        e.row(key(&e, "LP_A", None)).unwrap().fill_rate.into(),
+        0.3,
+        1e-6,
+    );
+    e.on_event(T0 + 4 * MS, &er("A1", "E3", b'F', 200, 100.01)); // the cancel raced a fill
+    let c = e.counters();
+    assert_eq!(c.oddities[oddity_index(Oddity::FillBeforeAck)], 1);
+    assert_eq!(c.oddities[oddity_index(Oddity::LateAck)], 1);
+    assert_eq!(c.oddities[oddity_index(Oddity::FillAfterTerminal)], 1);
+    assert_eq!(c.invalid_transitions, 0);
+    let r = e.row(key(&e, "LP_A", None)).unwrap();
+    close(r.fill_rate.into(), 0.5, 1e-6);
+    assert_eq!((r.n_orders, r.n_fills), (1, 2));
+}
+
+#[test]
+fn trade_bust_and_correction() {
+    let mut e = engine(raw_cfg());
+    e.on_event(T0, &quote("XYZ", 100.00, 100.02));
+    e.on_event(T0, &nos("A1", "XYZ", b'1', 100, "LP_A"));
+    e.on_event(T0 + MS, &er("A1", "E1", b'F', 100, 100.01));
+    let k = key(&e, "LP_A", None);
+    close(e.row(k).unwrap().fill_rate.into(), 1.0, 1e-6);
+    // Bust: the fill is reversed, the order re-opens.
+    e.on_event(T0 + 2 * MS, &amend("A1", "E2", b'H', "E1", 0, 0.0));
+    let r = e.row(k).unwrap();
+    assert_eq!(r.fill_rate, 0.0);
+    assert_eq!(r.n_fills, 0);
+    assert_eq!(r.flags & FLAG_PRICE_UNAVAILABLE, FLAG_PRICE_UNAVAILABLE);
+    assert_eq!(e.open_orders(), 1);
+    // A second bust of the same fill is refused.
+    e.on_event(T0 + 3 * MS, &amend("A1", "E3", b'H', "E1", 0, 0.0));
+    assert_eq!(e.counters().busts, 1);
+    // Correction: fill 100 @ 100.01 amended to 50 @ 100.00 (PI 1.99980002 bps).
+    e.on_event(T0 + 4 * MS, &nos("A2", "XYZ", b'1', 100, "LP_A"));
+    e.on_event(T0 + 5 * MS, &er("A2", "F1", b'F', 100, 100.01));
+    e.on_event(T0 + 6 * MS, &amend("A2", "F2", b'G', "F1", 50, 100.00));
+    e.on_event(T0 + 7 * MS, &er("A2", "F3", b'4', 0, 0.0));
+    let est = e.estimates(k).unwrap();
+    close(est.pi_bps, 1.999_800_02, 1e-6);
+    // A1 was counted when it filled (100 sent) and its bust took the 100 filled back; A2 counted
+    // 50 of 100: 50 / 200.
+    close(est.fill_rate, 0.25, 1e-9);
+    assert_eq!(e.counters().corrections, 1);
+}
+
+#[test]
+fn cancel_reject_rate_and_replace_chain() {
+    let mut e = engine(raw_cfg());
+    e.on_event(T0, &quote("XYZ", 100.00, 100.02));
+    e.on_event(T0, &nos("A1", "XYZ", b'1', 100, "LP_A"));
+    e.on_event(T0 + MS, &er("A1", "E1", b'0', 0, 0.0));
+    let cxl = |id: &'static str, orig: &'static str, replace| {
+        Event::CancelRequest(CancelRequest {
+            session: 1,
+            cl_ord_id: id.as_bytes(),
+            orig_cl_ord_id: orig.as_bytes(),
+            replace,
+        })
+    };
+    e.on_event(T0 + 2 * MS, &cxl("A1c", "A1", false));
+    e.on_event(
+        T0 + 3 * MS,
+        &Event::CancelReject(CancelReject {
+            session: 1,
+            cl_ord_id: b"A1c",
+            orig_cl_ord_id: b"A1",
+        }),
+    );
+    // Replace A1 -> A2 with quantity 200, then fills under the new ClOrdID and a late report
+    // naming the old one.
+    e.on_event(T0 + 4 * MS, &cxl("A2", "A1", true));
+    e.on_event(
+        T0 + 5 * MS,
+        &Event::Exec(ExecReport {
+            session: 1,
+            cl_ord_id: b"A2",
+            orig_cl_ord_id: b"A1",
+            exec_id: b"E2",
+            exec_type: b'5',
+            order_qty: 200,
+            ..ExecReport::default()
+        }),
+    );
+    e.on_event(T0 + 6 * MS, &er("A1", "E3", b'0', 0, 0.0)); // late duplicate ack, old id
+    e.on_event(T0 + 7 * MS, &er("A2", "E4", b'F', 200, 100.01));
+    let r = e.row(key(&e, "LP_A", None)).unwrap();
+    close(r.cancel_reject_rate.into(), 0.5, 1e-6);
+    close(r.fill_rate.into(), 1.0, 1e-6); // 200 of 200
+    assert_eq!(e.counters().unknown_cl_ord_id, 0);
+    assert_eq!(e.counters().invalid_transitions, 0);
+}
+
+#[test]
+fn markout_uses_the_mid_at_or_before_the_horizon() {
+    let mut cfg = raw_cfg();
+    cfg.score_horizon_ns = 100 * MS;
+    let mut e = engine(cfg);
+    e.on_event(T0, &quote("XYZ", 100.00, 100.02));
+    e.on_event(T0, &nos("A1", "XYZ", b'1', 1000, "LP_A"));
+    e.on_event(T0 + MS, &er("A1", "E1", b'F', 1000, 100.01));
+    // A quote exactly at t_fill + 100 ms counts; the one after does not.
+    e.on_event(T0 + 101 * MS, &quote("XYZ", 100.01, 100.03));
+    e.on_event(T0 + 101 * MS + 1, &quote("XYZ", 100.05, 100.07));
+    let est = e.estimates(key(&e, "LP_A", None)).unwrap();
+    // MO = IM = (100.02 - 100.01) / 100.01 * 1e4 = 0.99990001; RS = -1.99980002
+    close(est.markout_bps[0], 0.999_900_01, 1e-6);
+    close(est.impact_bps[0], 0.999_900_01, 1e-6);
+    close(est.rs_bps[0], -1.999_800_02, 1e-6);
+    let r = e.row(key(&e, "LP_A", None)).unwrap();
+    close(r.markout_bps.into(), 0.999_900_01, 1e-5);
+    assert_eq!(e.markouts_pending(), 3); // 1 s, 15 s, 60 s still pending
+    // Idle ticks resolve the rest against the last mid (100.06).
+    e.tick(T0 + 61 * SEC + 2 * MS);
+    assert_eq!(e.markouts_pending(), 0);
+    let est = e.estimates(key(&e, "LP_A", None)).unwrap();
+    close(est.markout_bps[3], 0.05 / 100.01 * 1e4, 1e-6);
+}
+
+#[test]
+fn full_table_expires_the_oldest_open_order() {
+    let mut cfg = raw_cfg();
+    cfg.max_orders = 2;
+    let mut e = engine(cfg);
+    e.on_event(T0, &quote("XYZ", 100.00, 100.02));
+    e.on_event(T0, &nos("A1", "XYZ", b'1', 100, "LP_A"));
+    e.on_event(T0 + 1, &nos("A2", "XYZ", b'1', 100, "LP_A"));
+    e.on_event(T0 + 2, &nos("A3", "XYZ", b'1', 100, "LP_A"));
+    assert_eq!(e.counters().evicted_open, 1);
+    assert_eq!(e.orders_held(), 2);
+    // A1 was expired: counted as sent with nothing filled.
+    let r = e.row(key(&e, "LP_A", None)).unwrap();
+    assert_eq!(r.n_orders, 1);
+    assert_eq!(r.fill_rate, 0.0);
+    // Reports for A1 are now unknown (buffered, then dropped), never fatal.
+    e.on_event(T0 + 3, &er("A1", "E1", b'F', 100, 100.01));
+    assert_eq!(e.counters().early_buffered, 1);
+}
+
+#[test]
+fn ended_orders_are_retired_after_linger() {
+    let mut cfg = raw_cfg();
+    cfg.linger_ns = SEC;
+    let mut e = engine(cfg);
+    e.on_event(T0, &quote("XYZ", 100.00, 100.02));
+    e.on_event(T0, &nos("A1", "XYZ", b'1', 100, "LP_A"));
+    e.on_event(T0 + MS, &er("A1", "E1", b'F', 100, 100.01));
+    assert_eq!(e.orders_held(), 1);
+    e.on_event(T0 + 2 * SEC, &quote("XYZ", 100.00, 100.02));
+    assert_eq!(e.orders_held(), 0);
+    // A bust after retirement still reverses the fill (it is remembered in the fill ring).
+    e.on_event(T0 + 3 * SEC, &amend("A1", "E2", b'H', "E1", 0, 0.0));
+    let r = e.row(key(&e, "LP_A", None)).unwrap();
+    assert_eq!(r.fill_rate, 0.0);
+    assert_eq!(e.counters().busts, 1);
+}
+
+#[test]
+fn weights_change_within_one_cycle_and_persist() {
+    let mut cfg = raw_cfg();
+    cfg.publish_interval_ns = MS;
+    let mut e = engine(cfg);
+    seed_fills(&mut e);
+    e.tick(T0 + 5 * SEC);
+    let k = key(&e, "LP_A", None);
+    let before = e.sink().latest(k).copied().unwrap();
+    // All weight on fill rate (LP_A fills 100%): the HighFrequency slot becomes 100.
+    let q = e.commands();
+    q.push(Command::SetWeights {
+        profile: 0,
+        weights: [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+    })
+    .unwrap();
+    e.tick(T0 + 5 * SEC + 1);
+    let after = e.sink().latest(k).copied().unwrap();
+    assert_ne!(before.scores[0], after.scores[0]);
+    close(after.scores[0].into(), 100.0, 1e-3);
+    assert_eq!(before.scores[1], after.scores[1]);
+    assert_eq!(e.sink().profiles.last().unwrap().2[1], 1.0);
+    // Persists: a later change to the row publishes with the new weights.
+    e.on_event(T0 + 6 * SEC, &nos("A3", "ABC", b'1', 100, "LP_A"));
+    e.on_event(T0 + 6 * SEC + MS, &er("A3", "E3", b'F', 100, 50.25));
+    e.tick(T0 + 7 * SEC);
+    close(e.sink().latest(k).unwrap().scores[0].into(), 100.0, 1e-3);
+    // Invalid weights are refused and counted.
+    q.push(Command::SetWeights {
+        profile: 0,
+        weights: [-1.0; 8],
+    })
+    .unwrap();
+    e.tick(T0 + 8 * SEC);
+    assert_eq!(e.counters().bad_commands, 1);
+    assert_eq!(e.counters().weight_changes, 1);
+}
+
+#[test]
+fn publication_is_coalesced_and_heartbeat_kept() {
+    let mut cfg = raw_cfg();
+    cfg.publish_interval_ns = MS;
+    cfg.heartbeat_interval_ns = 50 * MS;
+    let mut e = engine(cfg);
+    e.on_event(T0, &quote("XYZ", 100.00, 100.02));
+    e.on_event(T0, &nos("A1", "XYZ", b'1', 100, "LP_A"));
+    e.on_event(T0 + MS / 2, &er("A1", "E1", b'F', 50, 100.01));
+    e.on_event(T0 + MS / 2 + 1, &er("A1", "E2", b'F', 50, 100.01));
+    assert!(e.sink().log.is_empty(), "published before the interval");
+    e.tick(T0 + MS);
+    assert!(e.sink().log.is_empty(), "published before the interval");
+    e.tick(T0 + MS / 2 + MS);
+    // (symbol, bucket), (symbol, all sizes), (all symbols, all sizes): 3 rows, each once.
+    assert_eq!(e.sink().log.len(), 3);
+    e.tick(T0 + 2 * MS);
+    assert_eq!(e.sink().log.len(), 3);
+    e.tick(T0 + 40 * MS);
+    e.tick(T0 + 60 * MS);
+    assert_eq!(e.sink().heartbeats.len(), 2); // at T0 + 1 ms and T0 + 60 ms
+}
+
+fn synth_lps() -> Vec<LpTruth> {
+    let lp = |name: &str, full, half, rej, lat_ms: f64, pi, im| LpTruth {
+        name: name.into(),
+        full_fill: full,
+        half_fill: half,
+        reject: rej,
+        latency_ns: lat_ms * 1e6,
+        pi_bps: pi,
+        impact_bps: im,
+    };
+    vec![
+        lp("LP_A", 0.9, 0.05, 0.02, 5.0, 0.5, 0.5),
+        lp("LP_B", 0.6, 0.2, 0.1, 30.0, -0.2, 2.0),
+        lp("LP_C", 0.8, 0.1, 0.05, 15.0, 1.5, 1.0),
+    ]
+}
+
+fn synth(orders: usize, seed: u64) -> Vec<(u64, OwnedEvent)> {
+    generate(&SynthConfig {
+        lps: synth_lps(),
+        symbols: 8,
+        orders,
+        order_gap_ns: 20 * MS,
+        noise_quotes_per_order: 1,
+        noise_bps: 0.5,
+        half_spread_bps: 1.0,
+        start_ns: T0,
+        seed,
+    })
+}
+
+fn run_stream(cfg: EngineConfig, evs: &[(u64, OwnedEvent)]) -> Engine<MemorySink> {
+    let mut e = engine(cfg);
+    for (t, ev) in evs {
+        e.on_event(*t, &ev.as_event());
+    }
+    e
+}
+
+#[test]
+fn replay_is_bit_identical() {
+    let evs = synth(3000, 7);
+    let cfg = EngineConfig {
+        stale_quote_ns: 0,
+        ..EngineConfig::default()
+    };
+    let a = run_stream(cfg.clone(), &evs).into_sink();
+    let b = run_stream(cfg, &evs).into_sink();
+    assert!(a.log.len() > 1000);
+    assert_eq!(a.log.len(), b.log.len());
+    for ((ka, ra), (kb, rb)) in a.log.iter().zip(&b.log) {
+        assert_eq!(ka, kb);
+        assert!(ra.bits_eq(rb), "{ka:?}: {ra:?} vs {rb:?}");
+    }
+}
+
+#[test]
+fn adding_an_lp_changes_no_other_lp() {
+    let evs = synth(3000, 11);
+    // The same stream without LP_C's orders and reports (market data kept: it is the market's).
+    let c_orders: std::collections::HashSet<String> = evs
+        .iter()
+        .filter_map(|(_, e)| match e {
+            OwnedEvent::NewOrder { cl_ord_id, lp, .. } if lp == "LP_C" => Some(cl_ord_id.clone()),
+            _ => None,
+        })
+        .collect();
+    let without: Vec<_> = evs
+        .iter()
+        .filter(|(_, e)| match e {
+            OwnedEvent::NewOrder { cl_ord_id, .. } | OwnedEvent::Exec { cl_ord_id, .. } => {
+                !c_orders.contains(cl_ord_id)
+            }
+            _ => true,
+        })
+        .cloned()
+        .collect();
+    assert!(without.len() < evs.len());
+    let cfg = EngineConfig {
+        stale_quote_ns: 0,
+        lps: vec!["LP_A".into(), "LP_B".into(), "LP_C".into()],
+        ..EngineConfig::default()
+    };
+    let end = evs.last().unwrap().0 + SEC;
+    let mut with_c = run_stream(cfg.clone(), &evs);
+    let mut no_c = run_stream(cfg, &without);
+    with_c.tick(end);
+    no_c.tick(end);
+    for lp in ["LP_A", "LP_B"] {
+        for sym in [None, Some("S0003")] {
+            let a = with_c.row(key(&with_c, lp, sym)).unwrap();
+            let b = no_c.row(key(&no_c, lp, sym)).unwrap();
+            assert!(a.bits_eq(&b), "{lp} {sym:?}: {a:?} vs {b:?}");
+        }
+    }
+    assert!(with_c.row(key(&with_c, "LP_C", None)).is_ok());
+    assert_eq!(no_c.row(key(&no_c, "LP_C", None)), Err(RowError::NoData));
+}
+
+#[test]
+fn one_fill_does_not_move_a_new_lp_to_0_or_100() {
+    let evs = synth(2000, 3);
+    let cfg = EngineConfig {
+        stale_quote_ns: 0,
+        prior_refresh_ns: 10 * SEC,
+        ..EngineConfig::default()
+    };
+    for (best, sym) in [(true, "S0001"), (false, "S0002")] {
+        let mut e = run_stream(cfg.clone(), &evs);
+        let t = evs.last().unwrap().0 + 20 * SEC;
+        e.tick(t);
+        assert!(e.counters().prior_refreshes > 0);
+        let (bid, ask) = (99.99, 100.01);
+        let ev = [
+            Event::Quote(Quote {
+                symbol: sym.as_bytes(),
+                bid: px(bid),
+                ask: px(ask),
+            }),
+            nos("NEW1", sym, b'1', 100, "LP_NEW"),
+            if best {
+                // instant, full, 10 bps inside the touch
+                er("NEW1", "N1", b'F', 100, 99.90)
+            } else {
+                er("NEW1", "N1", b'8', 0, 0.0)
+            },
+        ];
+        let lat = if best { 1 } else { 5 * SEC };
+        e.on_event(t, &ev[0]);
+        e.on_event(t, &ev[1]);
+        e.on_event(t + lat, &ev[2]);
+        e.tick(t + lat + 2 * SEC);
+        let r = e.row(key(&e, "LP_NEW", None)).unwrap();
+        for s in &r.scores[..3] {
+            assert!(
+                *s > 5.0 && *s < 95.0,
+                "best={best}: one order moved the score to {s}"
+            );
+        }
+        assert!(r.fill_rate > 0.05 && r.fill_rate < 0.99, "{}", r.fill_rate);
+        assert!(
+            r.reject_rate > 0.0 && r.reject_rate < 0.9,
+            "{}",
+            r.reject_rate
+        );
+    }
+}
+
+// ---------------------------------------------------------------- property tests
+
+#[derive(Debug, Clone)]
+enum Op {
+    Quote(u8, i8, u8),
+    Order(u8, u8, u8, u16),
+    Exec(u8, u8, u8, u16, i8),
+    Amend(u8, u8, u8, u16),
+    Cancel(u8),
+    Tick(u16),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0u8..3, -3i8..3, 0u8..4).prop_map(|(s, d, w)| Op::Quote(s, d, w)),
+        (0u8..12, 0u8..3, 0u8..4, 1u16..500).prop_map(|(i, s, l, q)| Op::Order(i, s, l, q)),
+        (0u8..12, 0u8..16, 0u8..10, 0u16..500, -3i8..3)
+            .prop_map(|(i, x, t, q, p)| Op::Exec(i, x, t, q, p)),
+        (0u8..12, 0u8..16, 0u8..16, 0u16..500).prop_map(|(i, x, r, q)| Op::Amend(i, x, r, q)),
+        (0u8..12).prop_map(Op::Cancel),
+        (0u16..2000).prop_map(Op::Tick),
+    ]
+}
+
+const IDS: [&str; 16] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
+];
+const SYMS: [&str; 3] = ["AAA", "BBB", "CCC"];
+const LPS: [&str; 4] = ["LP_A", "LP_B", "LP_C", ""];
+const TYPES: [u8; 10] = [b'0', b'F', b'F', b'F', b'4', b'8', b'C', b'3', b'5', b'X'];
+
+fn play(ops: &[Op], cfg: EngineConfig) -> Engine<MemorySink> {
+    let mut e = engine(cfg);
+    let mut t = T0;
+    for o in ops {
+        t += 3 * MS;
+        let ev = match *o {
+            Op::Quote(s, d, w) => {
+                let bid = 100.0 + f64::from(d) * 0.01;
+                quote(SYMS[s as usize], bid, bid + f64::from(w) * 0.01)
+            }
+            Op::Order(i, s, l, q) => nos(
+                IDS[i as usize],
+                SYMS[s as usize],
+                b'1' + (i % 2),
+                u64::from(q),
+                LPS[l as usize],
+            ),
+            Op::Exec(i, x, ty, q, p) => er(
+                IDS[i as usize],
+                IDS[x as usize],
+                TYPES[ty as usize],
+                u64::from(q),
+                100.0 + f64::from(p) * 0.01,
+            ),
+            Op::Amend(i, x, r, q) => amend(
+                IDS[i as usize],
+                IDS[x as usize],
+                if q % 2 == 0 { b'H' } else { b'G' },
+                IDS[r as usize],
+                u64::from(q),
+                100.01,
+            ),
+            Op::Cancel(i) => Event::CancelRequest(CancelRequest {
+                session: 1,
+                cl_ord_id: b"c",
+                orig_cl_ord_id: IDS[i as usize].as_bytes(),
+                replace: false,
+            }),
+            Op::Tick(dt) => {
+                e.tick(t + u64::from(dt) * MS);
+                continue;
+            }
+        };
+        e.on_event(t, &ev);
+    }
+    e.tick(t + 100 * SEC);
+    e
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, .. ProptestConfig::default() })]
+
+    // Whatever arrives (duplicates, busts of unknown fills, reports before orders, garbage
+    // ExecTypes), every published rate is in [0, 1], every active score in [0, 100], every value
+    // finite, and replaying the same input gives bit-identical rows.
+    #[test]
+    fn rows_stay_in_range_and_replay_identically(ops in proptest::collection::vec(op(), 1..120)) {
+        let mut cfg = raw_cfg();
+        cfg.prior_strength = 2.0;
+        cfg.fast_shrink = 2.0;
+        cfg.fast_half_life_ns = 60 * SEC;
+        cfg.slow_half_life_ns = 3600 * SEC;
+        cfg.prior_refresh_ns = SEC;
+        cfg.publish_interval_ns = MS;
+        let a = play(&ops, cfg.clone());
+        let b = play(&ops, cfg);
+        let (la, lb) = (&a.sink().log, &b.sink().log);
+        prop_assert_eq!(la.len(), lb.len());
+        for ((ka, ra), (kb, rb)) in la.iter().zip(lb) {
+            prop_assert_eq!(ka, kb);
+            prop_assert!(ra.bits_eq(rb));
+            for r in [ra.fill_rate, ra.reject_rate, ra.pi_rate, ra.cancel_reject_rate] {
+                prop_assert!((0.0..=1.0).contains(&r), "rate {} in {:?}", r, ra);
+            }
+            for s in &ra.scores[..3] {
+                prop_assert!((0.0..=100.0).contains(s), "score {} in {:?}", s, ra);
+            }
+            prop_assert!(ra.scores[3].is_nan());
+            for v in [ra.pi_bps, ra.es_bps, ra.impact_bps, ra.markout_bps, ra.eq_ratio, ra.realized_spread_bps, ra.eff_orders, ra.eff_fills] {
+                prop_assert!(v.is_finite(), "{:?}", ra);
+            }
+            prop_assert!(ra.eff_orders >= 0.0 && ra.eff_fills >= 0.0);
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! A decayed, log-bucketed latency histogram (p50 / p99 in nanoseconds).
+//!
+//! 128 buckets: bucket 0 holds everything below 256 ns; then 4 buckets per power of two (about 19%
+//! wide each, so a quantile is within about 9% of the truth) up to 2^40 ns (18 minutes); the last
+//! bucket holds everything above. Weights are the forward-decay weights of the owning cell's fast
+//! window ([`super::decay`]), so the histogram decays with no per-update rescaling.
+
+/// Number of buckets.
+pub const HIST_BUCKETS: usize = 128;
+const MIN_OCTAVE: u32 = 8;
+
+/// Decayed histogram of nanosecond latencies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogHist {
+    bins: [f32; HIST_BUCKETS],
+    /// Sum of the bins (kept so a quantile scan can stop early).
+    total: f64,
+    /// Highest bucket ever used + 1 (the scan's end).
+    end: u8,
+}
+
+impl Default for LogHist {
+    fn default() -> Self {
+        Self {
+            bins: [0.0; HIST_BUCKETS],
+            total: 0.0,
+            end: 0,
+        }
+    }
+}
+
+/// The bucket of a latency.
+#[inline]
+pub fn bucket_of(ns: u64) -> usize {
+    if ns < (1 << MIN_OCTAVE) {
+        return 0;
+    }
+    let oct = 63 - ns.leading_zeros(); // >= 8
+    let sub = ((ns >> (oct - 2)) & 3) as usize;
+    (1 + (oct - MIN_OCTAVE) as usize * 4 + sub).min(HIST_BUCKETS - 1)
+}
+
+/// The value a bucket reports: the middle of its range.
+#[inline]
+pub fn bucket_value(b: usize) -> u64 {
+    if b == 0 {
+        return 128;
+    }
+    let oct = MIN_OCTAVE + ((b - 1) / 4) as u32;
+    let sub = ((b - 1) % 4) as u64;
+    let lo = (4 + sub) << (oct - 2);
+    let hi = (5 + sub) << (oct - 2);
+    (lo + hi) / 2
+}
+
+impl LogHist {
+    /// Adds a latency with weight `w`.
+    #[inline]
+    pub fn add(&mut self, ns: u64, w: f64) {
+        let b = bucket_of(ns);
+        self.bins[b] += w as f32;
+        self.total += f64::from(w as f32);
+        self.end = self.end.max(b as u8 + 1);
+    }
+    /// Multiplies every bin (the owning window's base moved).
+    pub fn rescale(&mut self, f: f64) {
+        let g = f as f32;
+        for b in &mut self.bins {
+            *b *= g;
+        }
+        self.total *= f;
+    }
+    /// The `q` quantiles (each in [0, 1], ascending) in one pass; `None` when empty.
+    pub fn quantiles<const K: usize>(&self, qs: [f64; K]) -> Option<[u64; K]> {
+        let total = self.total;
+        if total <= 0.0 || !total.is_finite() || self.end == 0 {
+            return None;
+        }
+        let end = self.end as usize;
+        // A quantile the rounding residue leaves unreached reports the highest used bucket.
+        let mut out = [bucket_value(end - 1); K];
+        let mut cum = 0.0;
+        let mut qi = 0;
+        for (i, &b) in self.bins[..end].iter().enumerate() {
+            cum += f64::from(b);
+            while qi < K && cum >= qs[qi] * total {
+                out[qi] = bucket_value(i);
+                qi += 1;
+            }
+            if qi == K {
+                break;
+            }
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_monotone_and_tight() {
+        let mut last = 0;
+        for ns in [
+            0u64,
+            255,
+            256,
+            300,
+            1_000,
+            15_000_000,
+            40_000_000,
+            1 << 39,
+            u64::MAX,
+        ] {
+            let b = bucket_of(ns);
+            assert!(b >= last);
+            last = b;
+            if (256..1 << 40).contains(&ns) {
+                let v = bucket_value(b) as f64;
+                assert!((v / ns as f64 - 1.0).abs() <= 0.125, "{ns} -> {v}");
+            }
+        }
+        assert_eq!(bucket_of(u64::MAX), HIST_BUCKETS - 1);
+    }
+
+    #[test]
+    fn quantiles_hand_computed() {
+        // 98 samples at 15 ms and 2 at 40 ms: p50 reports the 15 ms bucket, p99 the 40 ms one.
+        let mut h = LogHist::default();
+        for _ in 0..98 {
+            h.add(15_000_000, 1.0);
+        }
+        h.add(40_000_000, 1.0);
+        h.add(40_000_000, 1.0);
+        let [p50, p99] = h.quantiles([0.5, 0.99]).unwrap();
+        // 15e6 lies in octave 23 (2^23 = 8388608), sub-bucket 3: [14680064, 16777216) -> 15728640
+        assert_eq!(p50, 15_728_640);
+        // 40e6 lies in octave 25, sub-bucket 0: [33554432, 41943040) -> 37748736
+        assert_eq!(p99, 37_748_736);
+        assert_eq!(LogHist::default().quantiles([0.5]), None);
+    }
+}

@@ -1,0 +1,269 @@
+//! Fill records and the markout timer queues, driven by event time.
+//!
+//! Every fill is kept (bounded ring) with what its later figures need: price, quantity, side,
+//! arrival quote, cells, and the mid seen at each resolved horizon, so a trade bust or correction
+//! can reverse exactly what the fill contributed.
+//!
+//! The "timer wheel" is one FIFO per horizon: fills arrive in event-time order (the engine's clock
+//! is monotonic), so `t_i + tau` is non-decreasing within a horizon and each FIFO is already sorted
+//! by deadline. Advancing time pops due entries from the fronts: O(1) per resolution, no sorting,
+//! no allocation.
+
+use crate::orders::U64Map;
+
+/// At most this many markout horizons.
+pub const MAX_HORIZONS: usize = 8;
+
+/// One fill.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FillRec {
+    /// `(session, ExecID)` key (0 when the slot is empty).
+    pub exec_key: u64,
+    /// Generation of the slot (stale queue entries are recognised by it).
+    pub generation: u32,
+    /// Key of the order it belongs to (its ClOrdID at fill time).
+    pub order_key: u64,
+    /// LP.
+    pub lp: u16,
+    /// Symbol slot.
+    pub sym: u32,
+    /// Size bucket.
+    pub bucket: u8,
+    /// +1 buy, -1 sell.
+    pub side: i8,
+    /// Fill price, fixed-point.
+    pub px: i64,
+    /// Fill quantity.
+    pub qty: u64,
+    /// Arrival bid, fixed-point.
+    pub bid_a: i64,
+    /// Arrival ask, fixed-point.
+    pub ask_a: i64,
+    /// Whether the arrival quote anchors price KPIs.
+    pub price_ok: bool,
+    /// Order arrival time.
+    pub t_a: u64,
+    /// Fill time.
+    pub t_fill: u64,
+    /// Bit h set: horizon h resolved (its contribution is in the cells).
+    pub resolved: u8,
+    /// Reversed by a trade bust.
+    pub busted: bool,
+    /// `2 * m(t_fill + tau_h)` for resolved horizons.
+    pub two_mid: [i64; MAX_HORIZONS],
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Due {
+    deadline: u64,
+    slot: u32,
+    generation: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Fifo {
+    buf: Vec<Due>,
+    head: usize,
+    len: usize,
+}
+
+impl Fifo {
+    fn new(cap: usize) -> Self {
+        Self {
+            buf: vec![Due::default(); cap.max(1)],
+            head: 0,
+            len: 0,
+        }
+    }
+    fn push(&mut self, d: Due) -> Option<Due> {
+        let cap = self.buf.len();
+        let mut dropped = None;
+        if self.len == cap {
+            dropped = Some(self.buf[self.head]);
+            self.head = (self.head + 1) % cap;
+            self.len -= 1;
+        }
+        self.buf[(self.head + self.len) % cap] = d;
+        self.len += 1;
+        dropped
+    }
+    fn front(&self) -> Option<&Due> {
+        (self.len > 0).then(|| &self.buf[self.head])
+    }
+    fn pop(&mut self) -> Option<Due> {
+        let d = *self.front()?;
+        self.head = (self.head + 1) % self.buf.len();
+        self.len -= 1;
+        Some(d)
+    }
+}
+
+/// Fill store plus per-horizon queues.
+#[derive(Debug, Clone)]
+pub struct Markouts {
+    fills: Vec<FillRec>,
+    next: usize,
+    index: U64Map,
+    queues: Vec<Fifo>,
+    horizons: Vec<u64>,
+    /// Pending markouts dropped because a queue was full (resolved never).
+    pub overflow: u64,
+    /// Fill records overwritten while markouts were pending.
+    pub evicted_pending: u64,
+}
+
+/// A markout that came due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueMarkout {
+    /// Horizon index.
+    pub h: usize,
+    /// Fill slot.
+    pub slot: u32,
+}
+
+impl Markouts {
+    /// `cap` fills remembered; `horizons` in ns (at most 8); each queue holds `queue_cap` entries.
+    pub fn new(cap: usize, horizons: &[u64], queue_cap: usize) -> Self {
+        let horizons: Vec<u64> = horizons.iter().copied().take(MAX_HORIZONS).collect();
+        Self {
+            fills: vec![FillRec::default(); cap.max(1)],
+            next: 0,
+            index: U64Map::with_capacity(cap.max(1)),
+            queues: horizons.iter().map(|_| Fifo::new(queue_cap)).collect(),
+            horizons,
+            overflow: 0,
+            evicted_pending: 0,
+        }
+    }
+
+    /// The horizons, ns.
+    pub fn horizons(&self) -> &[u64] {
+        &self.horizons
+    }
+
+    /// Records a fill (overwriting the oldest when the ring is full) and, when `schedule`, queues
+    /// its markouts. Returns its slot.
+    pub fn add(&mut self, mut rec: FillRec, schedule: bool) -> u32 {
+        let slot = self.next;
+        self.next = (self.next + 1) % self.fills.len();
+        let old = self.fills[slot];
+        if old.exec_key != 0 {
+            if self.index.get(old.exec_key) == Some(slot as u32) {
+                self.index.remove(old.exec_key);
+            }
+            if old.price_ok && !old.busted && old.resolved.count_ones() < self.horizons.len() as u32
+            {
+                self.evicted_pending += 1;
+            }
+        }
+        rec.generation = old.generation.wrapping_add(1);
+        rec.resolved = 0;
+        rec.busted = false;
+        self.fills[slot] = rec;
+        let _ = self.index.insert(rec.exec_key, slot as u32);
+        if schedule {
+            for (h, q) in self.queues.iter_mut().enumerate() {
+                let d = Due {
+                    deadline: rec.t_fill.saturating_add(self.horizons[h]),
+                    slot: slot as u32,
+                    generation: rec.generation,
+                };
+                if q.push(d).is_some() {
+                    self.overflow += 1;
+                }
+            }
+        }
+        slot as u32
+    }
+
+    /// The fill named by an ExecID key (for busts and corrections).
+    pub fn find(&self, exec_key: u64) -> Option<u32> {
+        self.index.get(exec_key)
+    }
+
+    /// The fill in `slot`.
+    pub fn get(&self, slot: u32) -> &FillRec {
+        &self.fills[slot as usize]
+    }
+    /// The fill in `slot`, mutably.
+    pub fn get_mut(&mut self, slot: u32) -> &mut FillRec {
+        &mut self.fills[slot as usize]
+    }
+
+    /// The next markout whose deadline is strictly before `now` (the mid at the deadline is the
+    /// last one at or before it, so a quote stamped exactly at the deadline still counts).
+    /// Entries whose fill was overwritten or busted are skipped.
+    #[inline]
+    pub fn next_due(&mut self, now: u64) -> Option<DueMarkout> {
+        for h in 0..self.queues.len() {
+            while let Some(d) = self.queues[h].front().copied() {
+                if d.deadline >= now {
+                    break;
+                }
+                self.queues[h].pop();
+                let f = &self.fills[d.slot as usize];
+                if f.generation != d.generation || f.busted {
+                    continue;
+                }
+                return Some(DueMarkout { h, slot: d.slot });
+            }
+        }
+        None
+    }
+
+    /// Pending entries (all horizons).
+    pub fn pending(&self) -> usize {
+        self.queues.iter().map(|q| q.len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(key: u64, t: u64) -> FillRec {
+        FillRec {
+            exec_key: key,
+            t_fill: t,
+            price_ok: true,
+            qty: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn due_in_deadline_order_per_horizon() {
+        let mut m = Markouts::new(8, &[100, 1_000], 8);
+        let a = m.add(rec(1, 0), true);
+        let b = m.add(rec(2, 50), true);
+        assert_eq!(m.next_due(100), None); // deadline 100 is not strictly before 100
+        assert_eq!(m.next_due(101), Some(DueMarkout { h: 0, slot: a }));
+        assert_eq!(m.next_due(101), None);
+        assert_eq!(m.next_due(151), Some(DueMarkout { h: 0, slot: b }));
+        assert_eq!(m.next_due(2_000), Some(DueMarkout { h: 1, slot: a }));
+        assert_eq!(m.next_due(2_000), Some(DueMarkout { h: 1, slot: b }));
+        assert_eq!(m.next_due(2_000), None);
+        assert_eq!(m.find(2), Some(b));
+    }
+
+    #[test]
+    fn busted_and_overwritten_are_skipped() {
+        let mut m = Markouts::new(2, &[10], 8);
+        let a = m.add(rec(1, 0), true);
+        m.get_mut(a).busted = true;
+        m.add(rec(2, 1), true);
+        m.add(rec(3, 2), true); // overwrites slot of fill 1
+        assert_eq!(m.find(1), None);
+        let d = m.next_due(100).unwrap();
+        assert_eq!(m.get(d.slot).exec_key, 2);
+        let d = m.next_due(100).unwrap();
+        assert_eq!(m.get(d.slot).exec_key, 3);
+        assert_eq!(m.next_due(100), None);
+        // queue overflow is counted
+        let mut m = Markouts::new(8, &[10], 1);
+        m.add(rec(1, 0), true);
+        m.add(rec(2, 0), true);
+        assert_eq!(m.overflow, 1);
+        assert_eq!(m.pending(), 1);
+    }
+}

@@ -1,0 +1,399 @@
+//! Scoring: each KPI is mapped to `n_k` in [0, 1] by a monotone transform that is defined at zero
+//! and never divides by a KPI; the composite of a profile is `100 * sum(w_k n_k) / sum(w_k)`.
+//!
+//! Transforms (the scales are configuration, defaults in [`Transforms::default`]):
+//!
+//! | slot | KPI | transform | default scale |
+//! |---|---|---|---|
+//! | 0 | latency (mean ack latency `L`, ns) | `2^(-L / L_half)` | `L_half` = 10 ms |
+//! | 1 | fill rate `f` | `f` | - |
+//! | 2 | price improvement `PI`, bps | `logistic(PI / P)` | `P` = 1 bp |
+//! | 3 | market impact `IM`, bps | `logistic(-IM / I)` | `I` = 2 bps |
+//! | 4 | reject rate `r` | `1 - r` | - |
+//! | 5 | effective spread `ES`, bps | `logistic(-ES / E)` | `E` = 2 bps |
+//! | 6 | markout `MO`, bps | `logistic(MO / M)` | `M` = 2 bps |
+//!
+//! `logistic(z) = 1 / (1 + e^-z)` divides by `1 + e^-z` (at least 1), never by a KPI. Scores are
+//! absolute: no peer-relative normalisation, so adding or removing an LP never changes another's.
+use crate::kpi::Estimates;
+use serde::Deserialize;
+
+/// Number of weight slots (LAYOUT.md: 0 latency .. 6 markout, 7 reserved).
+pub const N_WEIGHTS: usize = 8;
+/// At most this many profiles.
+pub const MAX_PROFILES: usize = 8;
+
+/// KPI slots.
+pub mod slot {
+    /// Latency.
+    pub const LATENCY: usize = 0;
+    /// Fill rate.
+    pub const FILL_RATE: usize = 1;
+    /// Price improvement.
+    pub const PRICE_IMPROVEMENT: usize = 2;
+    /// Market impact.
+    pub const MARKET_IMPACT: usize = 3;
+    /// Reject rate.
+    pub const REJECT_RATE: usize = 4;
+    /// Effective spread.
+    pub const EFFECTIVE_SPREAD: usize = 5;
+    /// Markout.
+    pub const MARKOUT: usize = 6;
+}
+
+/// Scales of the transforms.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Transforms {
+    /// Latency at which the latency score halves, ns.
+    pub latency_half_ns: f64,
+    /// PI scale, bps.
+    pub pi_scale_bps: f64,
+    /// Impact scale, bps.
+    pub impact_scale_bps: f64,
+    /// ES scale, bps.
+    pub es_scale_bps: f64,
+    /// Markout scale, bps.
+    pub markout_scale_bps: f64,
+}
+
+impl Default for Transforms {
+    fn default() -> Self {
+        Self {
+            latency_half_ns: 10_000_000.0,
+            pi_scale_bps: 1.0,
+            impact_scale_bps: 2.0,
+            es_scale_bps: 2.0,
+            markout_scale_bps: 2.0,
+        }
+    }
+}
+
+#[inline]
+fn logistic(z: f64) -> f64 {
+    if z.is_nan() {
+        return 0.5;
+    }
+    1.0 / (1.0 + (-z.clamp(-700.0, 700.0)).exp())
+}
+
+#[inline]
+fn unit(x: f64) -> f64 {
+    if x.is_nan() { 0.0 } else { x.clamp(0.0, 1.0) }
+}
+
+/// The KPI inputs of the score (a subset of [`Estimates`]).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ScoreInputs {
+    /// Mean ack latency, ns.
+    pub latency_ns: f64,
+    /// Fill rate.
+    pub fill_rate: f64,
+    /// PI, bps.
+    pub pi_bps: f64,
+    /// Impact at the score horizon, bps.
+    pub impact_bps: f64,
+    /// Reject rate.
+    pub reject_rate: f64,
+    /// ES, bps.
+    pub es_bps: f64,
+    /// Markout at the score horizon, bps.
+    pub markout_bps: f64,
+}
+
+impl ScoreInputs {
+    /// From a cell's estimates at the score horizon `h`.
+    pub fn from_estimates(e: &Estimates, h: usize) -> Self {
+        Self {
+            latency_ns: e.ack_mean_ns,
+            fill_rate: e.fill_rate,
+            pi_bps: e.pi_bps,
+            impact_bps: e.impact_bps[h],
+            reject_rate: e.reject_rate,
+            es_bps: e.es_bps,
+            markout_bps: e.markout_bps[h],
+        }
+    }
+}
+
+impl Transforms {
+    /// `n_k` for every slot, each in [0, 1].
+    pub fn normalise(&self, k: &ScoreInputs) -> [f64; N_WEIGHTS] {
+        let mut n = [0.0; N_WEIGHTS];
+        n[slot::LATENCY] = unit((-k.latency_ns.max(0.0) / self.latency_half_ns).exp2());
+        n[slot::FILL_RATE] = unit(k.fill_rate);
+        n[slot::PRICE_IMPROVEMENT] = unit(logistic(k.pi_bps / self.pi_scale_bps));
+        n[slot::MARKET_IMPACT] = unit(logistic(-k.impact_bps / self.impact_scale_bps));
+        n[slot::REJECT_RATE] = unit(1.0 - k.reject_rate);
+        n[slot::EFFECTIVE_SPREAD] = unit(logistic(-k.es_bps / self.es_scale_bps));
+        n[slot::MARKOUT] = unit(logistic(k.markout_bps / self.markout_scale_bps));
+        n
+    }
+}
+
+/// Weights of one profile, by KPI name (configuration form).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Weights {
+    /// Slot 0.
+    pub latency: f64,
+    /// Slot 1.
+    pub fill_rate: f64,
+    /// Slot 2.
+    pub price_improvement: f64,
+    /// Slot 3.
+    pub market_impact: f64,
+    /// Slot 4.
+    pub reject_rate: f64,
+    /// Slot 5.
+    pub effective_spread: f64,
+    /// Slot 6.
+    pub markout: f64,
+}
+
+impl Weights {
+    /// As the scoreboard's slot array.
+    pub fn to_slots(&self) -> [f64; N_WEIGHTS] {
+        [
+            self.latency,
+            self.fill_rate,
+            self.price_improvement,
+            self.market_impact,
+            self.reject_rate,
+            self.effective_spread,
+            self.markout,
+            0.0,
+        ]
+    }
+}
+
+/// A profile as configured.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// Name (at most 16 bytes are published).
+    pub name: String,
+    /// Weights.
+    #[serde(flatten)]
+    pub weights: Weights,
+}
+
+/// The seed's three strategies (kpis.md): HighFrequency, Block, BestPrice.
+pub fn default_profiles() -> Vec<ProfileConfig> {
+    let p = |name: &str, l, f, pi, im| ProfileConfig {
+        name: name.to_string(),
+        weights: Weights {
+            latency: l,
+            fill_rate: f,
+            price_improvement: pi,
+            market_impact: im,
+            ..Weights::default()
+        },
+    };
+    vec![
+        p("HighFrequency", 0.60, 0.15, 0.10, 0.15),
+        p("Block", 0.10, 0.40, 0.20, 0.30),
+        p("BestPrice", 0.20, 0.20, 0.50, 0.10),
+    ]
+}
+
+/// Invalid weights: negative, not finite, or all zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadWeights;
+
+impl core::fmt::Display for BadWeights {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("weights must be finite, non-negative and not all zero")
+    }
+}
+impl std::error::Error for BadWeights {}
+
+/// Checks a weight vector.
+pub fn check_weights(w: &[f64; N_WEIGHTS]) -> Result<(), BadWeights> {
+    if w.iter().any(|x| !x.is_finite() || *x < 0.0) || w.iter().sum::<f64>() <= 0.0 {
+        return Err(BadWeights);
+    }
+    Ok(())
+}
+
+/// `100 * sum(w_k n_k) / sum(w_k)` in [0, 100]; NaN when the weights are invalid (an inactive
+/// profile slot holds NaN in the scoreboard).
+pub fn composite(w: &[f64; N_WEIGHTS], n: &[f64; N_WEIGHTS]) -> f64 {
+    if check_weights(w).is_err() {
+        return f64::NAN;
+    }
+    let (mut num, mut den) = (0.0, 0.0);
+    for k in 0..N_WEIGHTS {
+        num += w[k] * n[k];
+        den += w[k];
+    }
+    (100.0 * num / den).clamp(0.0, 100.0)
+}
+
+/// The active profiles and their weights.
+#[derive(Debug, Clone)]
+pub struct Profiles {
+    /// Names.
+    pub names: Vec<String>,
+    /// Weight slots per profile.
+    pub weights: Vec<[f64; N_WEIGHTS]>,
+}
+
+impl Profiles {
+    /// From configuration (at most 8 profiles).
+    pub fn new(cfg: &[ProfileConfig]) -> Result<Self, BadWeights> {
+        let mut names = Vec::new();
+        let mut weights = Vec::new();
+        for p in cfg.iter().take(MAX_PROFILES) {
+            let w = p.weights.to_slots();
+            check_weights(&w)?;
+            names.push(p.name.clone());
+            weights.push(w);
+        }
+        Ok(Self { names, weights })
+    }
+    /// Scores of every profile slot (NaN for slots with no profile).
+    pub fn scores(&self, t: &Transforms, k: &ScoreInputs) -> [f64; MAX_PROFILES] {
+        let n = t.normalise(k);
+        let mut out = [f64::NAN; MAX_PROFILES];
+        for (i, w) in self.weights.iter().enumerate() {
+            out[i] = composite(w, &n);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn close(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-9, "{a} != {b}");
+    }
+
+    #[test]
+    fn transforms_hand_computed() {
+        let t = Transforms::default();
+        let k = ScoreInputs {
+            latency_ns: 10_000_000.0, // one half-latency: 0.5
+            fill_rate: 0.985,
+            pi_bps: 0.0,        // logistic(0) = 0.5
+            impact_bps: 2.0,    // logistic(-1) = 0.268941421
+            reject_rate: 0.012, // 0.988
+            es_bps: -2.0,       // logistic(1) = 0.731058579
+            markout_bps: 0.0,   // 0.5
+        };
+        let n = t.normalise(&k);
+        close(n[0], 0.5);
+        close(n[1], 0.985);
+        close(n[2], 0.5);
+        close(n[3], 0.268_941_421_369_995_1);
+        close(n[4], 0.988);
+        close(n[5], 0.731_058_578_630_004_9);
+        close(n[6], 0.5);
+        // Defined at zero: zero latency is the best latency score.
+        let z = t.normalise(&ScoreInputs::default());
+        close(z[0], 1.0);
+        close(z[1], 0.0);
+        close(z[4], 1.0);
+    }
+
+    #[test]
+    fn composite_hand_computed() {
+        // HighFrequency on the inputs above:
+        // 100 * (0.6 * 0.5 + 0.15 * 0.985 + 0.10 * 0.5 + 0.15 * 0.268941421) / 1.0 = 53.80912132
+        let t = Transforms::default();
+        let k = ScoreInputs {
+            latency_ns: 10_000_000.0,
+            fill_rate: 0.985,
+            pi_bps: 0.0,
+            impact_bps: 2.0,
+            reject_rate: 0.012,
+            es_bps: -2.0,
+            markout_bps: 0.0,
+        };
+        let p = Profiles::new(&default_profiles()).unwrap();
+        let s = p.scores(&t, &k);
+        close(s[0], 53.809_121_320_549_93);
+        assert!(s[3].is_nan());
+        // Block: 100 * (0.1 * 0.5 + 0.4 * 0.985 + 0.2 * 0.5 + 0.3 * 0.268941421) = 62.46824264
+        close(s[1], 62.468_242_641_099_85);
+        // BestPrice: 100 * (0.2 * 0.5 + 0.2 * 0.985 + 0.5 * 0.5 + 0.1 * 0.268941421) = 57.38941421
+        close(s[2], 57.389_414_213_699_95);
+        // Weights need not sum to 1: they are normalised.
+        let w2 = [6.0, 1.5, 1.0, 1.5, 0.0, 0.0, 0.0, 0.0];
+        close(composite(&w2, &t.normalise(&k)), s[0]);
+        assert!(composite(&[0.0; 8], &t.normalise(&k)).is_nan());
+        assert!(
+            Profiles::new(&[ProfileConfig {
+                name: "x".into(),
+                weights: Weights {
+                    latency: -1.0,
+                    ..Weights::default()
+                }
+            }])
+            .is_err()
+        );
+    }
+
+    fn inputs() -> impl Strategy<Value = ScoreInputs> {
+        (
+            0.0..1e11f64,
+            0.0..=1.0f64,
+            -100.0..100.0f64,
+            -100.0..100.0f64,
+            0.0..=1.0f64,
+            -100.0..100.0f64,
+            -100.0..100.0f64,
+        )
+            .prop_map(|(l, f, pi, im, r, es, mo)| ScoreInputs {
+                latency_ns: l,
+                fill_rate: f,
+                pi_bps: pi,
+                impact_bps: im,
+                reject_rate: r,
+                es_bps: es,
+                markout_bps: mo,
+            })
+    }
+
+    fn weights() -> impl Strategy<Value = [f64; 8]> {
+        proptest::array::uniform7(0.0..1.0f64).prop_map(|w| {
+            let mut a = [0.0; 8];
+            a[..7].copy_from_slice(&w);
+            a[1] += 1e-3; // never all zero
+            a
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn scores_in_range(k in inputs(), w in weights()) {
+            let t = Transforms::default();
+            let n = t.normalise(&k);
+            for v in n { prop_assert!((0.0..=1.0).contains(&v)); }
+            let s = composite(&w, &n);
+            prop_assert!((0.0..=100.0).contains(&s));
+        }
+
+        // Improving any single KPI never lowers any profile's score.
+        #[test]
+        fn better_kpi_never_lowers_score(k in inputs(), w in weights(), d in 0.0..50.0f64, which in 0usize..7) {
+            let t = Transforms::default();
+            let mut b = k;
+            match which {
+                0 => b.latency_ns = (k.latency_ns - d * 1e6).max(0.0),
+                1 => b.fill_rate = (k.fill_rate + d / 50.0).min(1.0),
+                2 => b.pi_bps += d,
+                3 => b.impact_bps -= d,
+                4 => b.reject_rate = (k.reject_rate - d / 50.0).max(0.0),
+                5 => b.es_bps -= d,
+                _ => b.markout_bps += d,
+            }
+            let s0 = composite(&w, &t.normalise(&k));
+            let s1 = composite(&w, &t.normalise(&b));
+            prop_assert!(s1 >= s0, "{which}: {s0} -> {s1}");
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The glue: raw FIX bytes through `FixFeed` (the codec's typed views) into the engine and out
+//! through `ShmSink` into a real scoreboard file, compared with the same events fed directly.
+use lpscore::engine::synth::{LpTruth, SynthConfig, fix_bytes, generate};
+use lpscore::engine::{Engine, EngineConfig, FixFeed, ShmSink, writer_options};
+use lpscore::fix::{Framer, FramerConfig};
+use lpscore::kpi::RowKey;
+use lpscore::publish::{MemorySink, RowValues};
+use lpscore_shm::{BucketSlot, Scoreboard, SymbolSlot, Writer};
+
+const SEC: u64 = 1_000_000_000;
+
+fn lps() -> Vec<LpTruth> {
+    (0..4)
+        .map(|i| LpTruth {
+            name: format!("LP{i}"),
+            full_fill: 0.6 + 0.1 * f64::from(i),
+            half_fill: 0.1,
+            reject: 0.02 * f64::from(i),
+            latency_ns: 2e6 * f64::from(i + 1),
+            pi_bps: 0.5 * f64::from(i) - 0.5,
+            impact_bps: 1.0,
+        })
+        .collect()
+}
+
+struct TempPath(std::path::PathBuf);
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let mut l = self.0.clone().into_os_string();
+        l.push(".lock");
+        let _ = std::fs::remove_file(l);
+    }
+}
+
+#[test]
+fn fix_bytes_to_scoreboard_match_direct_events() {
+    let evs = generate(&SynthConfig {
+        lps: lps(),
+        symbols: 20,
+        orders: 3000,
+        order_gap_ns: 5_000_000,
+        noise_quotes_per_order: 1,
+        noise_bps: 0.5,
+        half_spread_bps: 1.0,
+        start_ns: 1_754_141_400 * SEC,
+        seed: 99,
+    });
+    let cfg = EngineConfig {
+        max_lps: 8,
+        max_symbols: 32,
+        max_cells: 4096,
+        max_orders: 8192,
+        stale_quote_ns: 0,
+        ..EngineConfig::default()
+    };
+    let path =
+        TempPath(std::env::temp_dir().join(format!("lpscore-engine-glue-{}", std::process::id())));
+    let w = Writer::create(&path.0, &writer_options(&cfg)).unwrap();
+    let mut feed = FixFeed::new(Engine::new(cfg.clone(), ShmSink::new(w, &cfg)).unwrap());
+    let mut framed = FixFeed::new(Engine::new(cfg.clone(), MemorySink::default()).unwrap());
+    let mut direct = Engine::new(cfg, MemorySink::default()).unwrap();
+    let mut buf = Vec::new();
+    let mut stream = Vec::new();
+    for (i, (t, ev)) in evs.iter().enumerate() {
+        buf.clear();
+        fix_bytes(*t, i as u64 + 1, ev, &mut buf);
+        feed.on_fix(*t, 1, &buf).unwrap();
+        direct.on_event(*t, &ev.as_event());
+        stream.extend_from_slice(&buf);
+    }
+    // The same bytes as one stream cut by the codec's Framer, handed over frame by frame.
+    let mut framer = Framer::new(FramerConfig::default());
+    let mut frames = framer.feed(&stream);
+    let mut i = 0;
+    while let Some(f) = frames.next_frame() {
+        framed.on_frame(evs[i].0, 1, f.unwrap()).unwrap();
+        i += 1;
+    }
+    assert_eq!(i, evs.len());
+    // Garbage is counted, never fatal.
+    assert!(
+        feed.on_fix(
+            evs.last().unwrap().0,
+            1,
+            b"8=FIX.4.4\x019=5\x0135=D\x0110=000\x01"
+        )
+        .is_err()
+    );
+    assert_eq!(feed.counters.parse_errors, 1);
+    let end = evs.last().unwrap().0 + 61 * SEC;
+    feed.engine.tick(end);
+    feed.engine.flush();
+    direct.tick(end);
+    direct.flush();
+    framed.engine.tick(end);
+    framed.engine.flush();
+    assert_eq!(framed.engine.sink().log.len(), direct.sink().log.len());
+    for ((ka, ra), (kb, rb)) in framed.engine.sink().log.iter().zip(&direct.sink().log) {
+        assert_eq!(ka, kb);
+        assert!(ra.bits_eq(rb));
+    }
+    assert_eq!(feed.engine.sink().errors, 0);
+    assert_eq!(feed.engine.counters(), direct.counters());
+
+    let sb = Scoreboard::open(&path.0).unwrap();
+    for lp in lps() {
+        let k = direct.lp_key(&lp.name).unwrap();
+        let a = feed.engine.row(k).unwrap();
+        let b = direct.row(k).unwrap();
+        assert!(a.bits_eq(&b), "{}: FIX path {a:?} vs direct {b:?}", lp.name);
+        // The file holds what the engine published last for this row.
+        let published = direct.sink().latest(k).copied().unwrap();
+        let id = sb.lp(&lp.name).unwrap();
+        let r = sb.read(SymbolSlot::All, BucketSlot::All, id).unwrap();
+        let back = RowValues {
+            publish_ns: r.publish_ns,
+            eff_orders: r.eff_orders,
+            eff_fills: r.eff_fills,
+            fill_rate: r.fill_rate,
+            reject_rate: r.reject_rate,
+            pi_bps: r.pi_bps,
+            es_bps: r.es_bps,
+            impact_bps: r.impact_bps,
+            markout_bps: r.markout_bps,
+            ack_p50_ns: r.ack_p50_ns,
+            ack_p99_ns: r.ack_p99_ns,
+            fill_p50_ns: r.fill_p50_ns,
+            flags: r.flags,
+            scores: r.scores,
+            pi_rate: r.pi_rate,
+            eq_ratio: r.eq_ratio,
+            cancel_reject_rate: r.cancel_reject_rate,
+            realized_spread_bps: r.realized_spread_bps,
+            n_orders: r.n_orders,
+            n_fills: r.n_fills,
+            n_price_skipped: r.n_price_skipped,
+        };
+        assert!(
+            back.bits_eq(&published),
+            "{}: file {back:?} vs {published:?}",
+            lp.name
+        );
+        assert!(r.n_orders > 500);
+        // A per-symbol row too.
+        let sym = sb.symbol("S0003").unwrap();
+        let ks = RowKey {
+            sym: direct.symbol_slot("S0003").unwrap(),
+            bucket: direct.all_sizes(),
+            lp: k.lp,
+        };
+        let rs = sb.read(sym, BucketSlot::All, id).unwrap();
+        assert_eq!(rs.n_orders, direct.sink().latest(ks).unwrap().n_orders);
+    }
+    let block = sb.profile("Block").unwrap();
+    assert_eq!(sb.profile_weights(block).unwrap()[1], 0.40);
+}
