@@ -1,0 +1,704 @@
+//! Number, boolean and time conversions, strict and allocation-free. No `f64` anywhere.
+//!
+//! * [`Price`] and [`Qty`] are fixed-point `i64` with **8 decimals** (scale [`SCALE`] = 1e8):
+//!   `1.08099` is `Price(108_099_000)`. A value with a non-zero digit beyond the 8th decimal is
+//!   rejected ([`ParseErrorKind::TooManyDecimals`](super::ParseErrorKind)), never rounded;
+//!   trailing zeros beyond the 8th decimal are accepted. Values beyond `i64` (about +-92 billion
+//!   units) are rejected as overflow. A leading `-` is accepted (prices may be negative), `+`,
+//!   spaces and exponents are not; `.5` and `5.` are accepted.
+//! * Integers (SeqNum, BodyLength, lengths, counts) are ASCII digits only: no sign, no spaces.
+//! * [`UtcTimestamp`] is nanoseconds since the Unix epoch, from `YYYYMMDD-HH:MM:SS` with an
+//!   optional fraction of 3, 6 or 9 digits; years 1970 to 2261, seconds 0 to 59 (a leap second
+//!   60 is rejected).
+
+use super::error::ParseErrorKind;
+
+/// The fixed-point scale of [`Price`] and [`Qty`]: 8 decimals.
+pub const SCALE: i64 = 100_000_000;
+
+/// A price: fixed-point `i64`, 8 decimals (`Price(108_099_000)` is 1.08099).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Price(pub i64);
+
+/// A quantity: fixed-point `i64`, 8 decimals like [`Price`] (`Qty(5_000_000 * SCALE)` is 5 M).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Qty(pub i64);
+
+/// A UTCTimestamp: nanoseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UtcTimestamp(pub i64);
+
+impl Price {
+    /// From whole units (`Price::from_units(2)` is 2.0).
+    pub const fn from_units(u: i64) -> Self {
+        Self(u * SCALE)
+    }
+    /// Parses a FIX Price/float value (see the module docs for the rules).
+    pub fn parse(v: &[u8]) -> Result<Self, ParseErrorKind> {
+        parse_fixed8(v).map(Self)
+    }
+}
+
+impl Qty {
+    /// From whole units (`Qty::from_units(250_000)`).
+    pub const fn from_units(u: i64) -> Self {
+        Self(u * SCALE)
+    }
+    /// Parses a FIX Qty value (same rules as [`Price::parse`]).
+    pub fn parse(v: &[u8]) -> Result<Self, ParseErrorKind> {
+        parse_fixed8(v).map(Self)
+    }
+}
+
+impl UtcTimestamp {
+    /// Nanoseconds since the Unix epoch.
+    pub const fn nanos(self) -> i64 {
+        self.0
+    }
+    /// Parses `YYYYMMDD-HH:MM:SS[.fff|.ffffff|.fffffffff]`.
+    pub fn parse(v: &[u8]) -> Result<Self, ParseErrorKind> {
+        parse_timestamp(v).map(Self)
+    }
+}
+
+#[inline(always)]
+fn digit(b: u8) -> Result<u64, ParseErrorKind> {
+    let d = b.wrapping_sub(b'0');
+    if d < 10 {
+        Ok(u64::from(d))
+    } else {
+        Err(ParseErrorKind::Malformed)
+    }
+}
+
+/// Strict unsigned integer: one or more ASCII digits, nothing else.
+#[inline]
+pub fn parse_u64(v: &[u8]) -> Result<u64, ParseErrorKind> {
+    if v.is_empty() {
+        return Err(ParseErrorKind::Malformed);
+    }
+    let mut n: u64 = 0;
+    if v.len() <= 19 {
+        for &b in v {
+            n = n * 10 + digit(b)?;
+        }
+        return Ok(n);
+    }
+    for &b in v {
+        let d = digit(b)?;
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(d))
+            .ok_or(ParseErrorKind::Overflow)?;
+    }
+    Ok(n)
+}
+
+/// Strict `u32` (see [`parse_u64`]).
+#[inline]
+pub fn parse_u32(v: &[u8]) -> Result<u32, ParseErrorKind> {
+    let n = parse_u64(v)?;
+    u32::try_from(n).map_err(|_| ParseErrorKind::Overflow)
+}
+
+/// Fixed-point with 8 decimals (see the module docs).
+#[inline]
+pub fn parse_fixed8(v: &[u8]) -> Result<i64, ParseErrorKind> {
+    use ParseErrorKind::{Malformed, Overflow};
+    let (neg, body) = match v.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some(_) => (false, v),
+        None => return Err(Malformed),
+    };
+    if body.len() > 19 {
+        return parse_fixed8_long(neg, body);
+    }
+    // One pass: at most 19 digits, so `mag` cannot overflow.
+    let mut mag: u64 = 0;
+    let mut dot = usize::MAX;
+    for (i, &c) in body.iter().enumerate() {
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            mag = mag * 10 + u64::from(d);
+        } else if c == b'.' && dot == usize::MAX {
+            dot = i;
+        } else {
+            return Err(Malformed);
+        }
+    }
+    let frac = if dot == usize::MAX {
+        0
+    } else {
+        body.len() - dot - 1
+    };
+    if body.len() == usize::from(dot != usize::MAX) {
+        return Err(Malformed);
+    }
+    if frac > 8 {
+        return parse_fixed8_long(neg, body);
+    }
+    let mag = mag.checked_mul(POW10[8 - frac]).ok_or(Overflow)?;
+    finish_fixed8(neg, mag)
+}
+
+/// [`parse_fixed8`] of `buf[start..end]`, reading the up to 8 value bytes with one 8-byte load
+/// that ends at `end` (the bytes before the value are masked off): SWAR digit check, the dot
+/// removed by a shift, one SWAR conversion. Anything unusual (a sign, more than 8 bytes, no room
+/// before the value, a malformed value) goes to [`parse_fixed8`], so results are identical.
+#[inline]
+pub fn parse_fixed8_in(buf: &[u8], start: usize, end: usize) -> Result<i64, ParseErrorKind> {
+    let slow = || parse_fixed8(buf.get(start..end).unwrap_or(&[]));
+    let k = end.wrapping_sub(start);
+    let Some(w) = end
+        .checked_sub(8)
+        .and_then(|s| buf.get(s..end))
+        .and_then(|r| r.first_chunk::<8>())
+    else {
+        return slow();
+    };
+    if k == 0 || k > 8 {
+        return slow();
+    }
+    let w = u64::from_le_bytes(*w);
+    let vmask = !0u64 << (8 * (8 - k));
+    // High bit of each byte that is '.', within the value.
+    let x = w ^ 0x2E2E_2E2E_2E2E_2E2E;
+    let dots = !(((x & 0x7F7F_7F7F_7F7F_7F7F) + 0x7F7F_7F7F_7F7F_7F7F) | x | 0x7F7F_7F7F_7F7F_7F7F)
+        & vmask;
+    // (No `count_ones`: without POPCNT in the baseline target it is a software loop.)
+    let ndots = if dots == 0 {
+        0
+    } else if dots & (dots - 1) == 0 {
+        1
+    } else {
+        2
+    };
+    let (digits, nd, frac) = match ndots {
+        0 => (w & vmask, k, 0),
+        1 if k >= 2 => {
+            let j = dots.trailing_zeros() / 8; // byte index of the dot
+            let low = (1u64 << (8 * j)) - 1; // bytes below the dot (j >= 1 as k <= 8)
+            let high = (!0u64).checked_shl(8 * j + 8).unwrap_or(0); // bytes above the dot
+            let w2 = ((w & low) << 8) | (w & high);
+            let nd = k - 1;
+            (w2 & (!0u64 << (8 * (8 - nd))), nd, 7 - j as usize)
+        }
+        _ => return slow(),
+    };
+    let Some(v) = super::message::swar_digits(digits, nd as u32) else {
+        return slow();
+    };
+    // At most 8 digits and at most 7 decimals: no overflow.
+    Ok((v * POW10[8 - frac]) as i64)
+}
+
+const POW10: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+#[inline(always)]
+fn finish_fixed8(neg: bool, mag: u64) -> Result<i64, ParseErrorKind> {
+    if neg {
+        if mag > 1u64 << 63 {
+            return Err(ParseErrorKind::Overflow);
+        }
+        Ok((mag as i64).wrapping_neg())
+    } else {
+        i64::try_from(mag).map_err(|_| ParseErrorKind::Overflow)
+    }
+}
+
+/// The general case: long values, more than 8 decimals (zeros only), overflow checks.
+#[cold]
+fn parse_fixed8_long(neg: bool, body: &[u8]) -> Result<i64, ParseErrorKind> {
+    use ParseErrorKind::{Malformed, Overflow, TooManyDecimals};
+    let (ip, fp) = match body.iter().position(|&c| c == b'.') {
+        Some(k) => (&body[..k], &body[k + 1..]),
+        None => (body, &[][..]),
+    };
+    if ip.is_empty() && fp.is_empty() {
+        return Err(Malformed);
+    }
+    let mut int: u64 = 0;
+    for &c in ip {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(Malformed);
+        }
+        int = int
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(d)))
+            .ok_or(Overflow)?;
+    }
+    if !fp.iter().all(u8::is_ascii_digit) {
+        return Err(Malformed);
+    }
+    if fp.len() > 8 && fp[8..].iter().any(|&c| c != b'0') {
+        return Err(TooManyDecimals);
+    }
+    let mut frac: u64 = 0;
+    for i in 0..8 {
+        frac = frac * 10 + fp.get(i).map_or(0, |&c| u64::from(c - b'0'));
+    }
+    let mag = int
+        .checked_mul(SCALE as u64)
+        .and_then(|n| n.checked_add(frac))
+        .ok_or(Overflow)?;
+    finish_fixed8(neg, mag)
+}
+
+/// `Y` / `N`.
+#[inline]
+pub fn parse_bool(v: &[u8]) -> Result<bool, ParseErrorKind> {
+    match v {
+        b"Y" => Ok(true),
+        b"N" => Ok(false),
+        _ => Err(ParseErrorKind::Malformed),
+    }
+}
+
+/// A single-character value.
+#[inline]
+pub fn parse_char(v: &[u8]) -> Result<u8, ParseErrorKind> {
+    match v {
+        [c] => Ok(*c),
+        _ => Err(ParseErrorKind::Malformed),
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+pub const fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day number (inverse of [`days_from_civil`]).
+pub const fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Days before each month in a common year.
+const CUM_DAYS: [u16; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+
+/// Days from 1970-01-01 to January 1st of each year 1970..=2262.
+const YEAR_DAYS: [u32; 293] = {
+    let mut t = [0u32; 293];
+    let mut i = 1;
+    while i < 293 {
+        let y = 1970 + i as i64 - 1;
+        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        t[i] = t[i - 1] + if leap { 366 } else { 365 };
+        i += 1;
+    }
+    t
+};
+
+/// Days in each month of a common year.
+const MONTH_DAYS: [u8; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/// Year, month, day -> days since the epoch, checked (years 1970..=2261), by table lookups.
+#[inline(always)]
+fn ymd_days(y: u32, m: u32, d: u32) -> Result<i64, ParseErrorKind> {
+    let yi = y.wrapping_sub(1970) as usize;
+    let mi = m.wrapping_sub(1) as usize;
+    let (Some(&y0), Some(&y1), Some(&md), Some(&cum)) = (
+        YEAR_DAYS.get(yi),
+        YEAR_DAYS.get(yi + 1),
+        MONTH_DAYS.get(mi),
+        CUM_DAYS.get(mi),
+    ) else {
+        return Err(ParseErrorKind::Malformed);
+    };
+    if yi >= 292 {
+        return Err(ParseErrorKind::Malformed);
+    }
+    let leap = u32::from(y1 - y0 == 366);
+    let feb_leap = leap & u32::from(m == 2);
+    if d == 0 || d > u32::from(md) + feb_leap {
+        return Err(ParseErrorKind::Malformed);
+    }
+    Ok(i64::from(
+        y0 + u32::from(cum) + (leap & u32::from(m > 2)) + d - 1,
+    ))
+}
+
+/// Days since 1970-01-01 of a valid date (tests compare it with `days_from_civil`).
+#[cfg(test)]
+fn days_since_epoch(y: u32, m: u32, d: u32) -> i64 {
+    ymd_days(y, m, d).unwrap_or(-1)
+}
+
+/// `YYYYMMDD` (8 bytes) -> days since the epoch.
+#[inline(always)]
+fn date8(w: &[u8; 8]) -> Result<i64, ParseErrorKind> {
+    let d = super::message::swar_digit_values(u64::from_le_bytes(*w))
+        .ok_or(ParseErrorKind::Malformed)?;
+    // Pairs: byte 0 = century, 2 = year in century, 4 = month, 6 = day.
+    let p = (d.wrapping_mul(10).wrapping_add(d >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let y = (p & 0xFF) as u32 * 100 + ((p >> 16) & 0xFF) as u32;
+    ymd_days(y, ((p >> 32) & 0xFF) as u32, ((p >> 48) & 0xFF) as u32)
+}
+
+/// `YYYYMMDD` -> days since the epoch (years 1970..=2261).
+#[inline]
+pub fn parse_date_days(v: &[u8]) -> Result<i64, ParseErrorKind> {
+    match v.first_chunk::<8>() {
+        Some(w) if v.len() == 8 => date8(w),
+        _ => Err(ParseErrorKind::Malformed),
+    }
+}
+
+/// `HH:MM:SS` at the start of `v` -> seconds since midnight.
+#[inline(always)]
+fn hms(v: &[u8]) -> Result<u32, ParseErrorKind> {
+    const COLONS: u64 = 0x0000_3A00_003A_0000;
+    const COLON_MASK: u64 = 0x0000_FF00_00FF_0000;
+    let Some(t) = v.first_chunk::<8>() else {
+        return Err(ParseErrorKind::Malformed);
+    };
+    let x = u64::from_le_bytes(*t);
+    if x & COLON_MASK != COLONS {
+        return Err(ParseErrorKind::Malformed);
+    }
+    // Colons -> '0' so that all 8 bytes must be digits.
+    let x = (x & !COLON_MASK) | (0x3030_3030_3030_3030 & COLON_MASK);
+    let d = super::message::swar_digit_values(x).ok_or(ParseErrorKind::Malformed)?;
+    let byte = |i: u32| ((d >> (8 * i)) & 0xFF) as u32;
+    let (h, mi, s) = (
+        byte(0) * 10 + byte(1),
+        byte(3) * 10 + byte(4),
+        byte(6) * 10 + byte(7),
+    );
+    if h > 23 || mi > 59 || s > 59 {
+        return Err(ParseErrorKind::Malformed);
+    }
+    Ok(h * 3600 + mi * 60 + s)
+}
+
+/// The fraction `.fff`, `.ffffff` or `.fffffffff` at the end of `v` (`frac` bytes long, dot
+/// included) as nanoseconds; `v` is at least 8 bytes longer than the fraction's digits.
+#[inline(always)]
+fn fraction_ns(v: &[u8], frac: usize) -> Result<u64, ParseErrorKind> {
+    let digits = frac - 1;
+    let len = v.len();
+    if v[len - frac] != b'.' {
+        return Err(ParseErrorKind::Malformed);
+    }
+    let Some(last8) = v.get(len - 8..).and_then(|r| r.first_chunk::<8>()) else {
+        return Err(ParseErrorKind::Malformed);
+    };
+    let x = u64::from_le_bytes(*last8);
+    let n = digits.min(8) as u32;
+    let low = super::message::swar_digits(x & (!0u64 << (8 * (8 - n))), n)
+        .ok_or(ParseErrorKind::Malformed)?;
+    Ok(match digits {
+        3 => low * 1_000_000,
+        6 => low * 1_000,
+        _ => {
+            let d = u64::from(v[len - 9].wrapping_sub(b'0'));
+            if d > 9 {
+                return Err(ParseErrorKind::Malformed);
+            }
+            d * 100_000_000 + low
+        }
+    })
+}
+
+/// `HH:MM:SS[.fff|.ffffff|.fffffffff]` -> nanoseconds since midnight.
+pub fn parse_time_of_day(v: &[u8]) -> Result<i64, ParseErrorKind> {
+    let secs = hms(v)?;
+    let ns = match v.len() {
+        8 => 0,
+        12 | 15 | 18 => fraction_ns(v, v.len() - 8)?,
+        _ => return Err(ParseErrorKind::Malformed),
+    };
+    Ok(i64::from(secs) * 1_000_000_000 + ns as i64)
+}
+
+/// `YYYYMMDD-HH:MM:SS[.fff|.ffffff|.fffffffff]` -> ns since the Unix epoch.
+#[inline]
+pub fn parse_timestamp(v: &[u8]) -> Result<i64, ParseErrorKind> {
+    let frac = match v.len() {
+        17 => 0,
+        21 | 24 | 27 => v.len() - 17,
+        _ => return Err(ParseErrorKind::Malformed),
+    };
+    let (Some(date), Some(rest)) = (v.first_chunk::<8>(), v.get(9..)) else {
+        return Err(ParseErrorKind::Malformed);
+    };
+    if v[8] != b'-' {
+        return Err(ParseErrorKind::Malformed);
+    }
+    let days = date8(date)?;
+    let secs = hms(rest)?;
+    let ns = if frac == 0 { 0 } else { fraction_ns(v, frac)? };
+    Ok((days * 86_400 + i64::from(secs)) * 1_000_000_000 + ns as i64)
+}
+
+/// Appends the decimal digits of `n`.
+#[inline]
+pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&tmp[i..]);
+}
+
+/// Appends a fixed-point value with 8 decimals, trailing zeros trimmed (`108099000` -> `1.08099`,
+/// `500000000` -> `5`).
+pub fn write_fixed8(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    let mag = v.unsigned_abs();
+    write_u64(out, mag / SCALE as u64);
+    let mut frac = mag % SCALE as u64;
+    if frac != 0 {
+        let mut digits = 8;
+        while frac % 10 == 0 {
+            frac /= 10;
+            digits -= 1;
+        }
+        out.push(b'.');
+        let mut tmp = [b'0'; 8];
+        let mut i = digits;
+        while i > 0 {
+            i -= 1;
+            tmp[i] = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
+        out.extend_from_slice(&tmp[..digits]);
+    }
+}
+
+fn push2(out: &mut Vec<u8>, n: u32) {
+    out.push(b'0' + (n / 10) as u8);
+    out.push(b'0' + (n % 10) as u8);
+}
+
+/// Appends `YYYYMMDD` of a day number.
+pub fn write_date_days(out: &mut Vec<u8>, days: i64) {
+    let (y, m, d) = civil_from_days(days);
+    let y = y.clamp(0, 9999) as u32;
+    push2(out, y / 100);
+    push2(out, y % 100);
+    push2(out, m);
+    push2(out, d);
+}
+
+/// Appends `HH:MM:SS` and the shortest exact fraction (none, 3, 6 or 9 digits).
+pub fn write_time_of_day(out: &mut Vec<u8>, ns: i64) {
+    let ns = ns.rem_euclid(86_400_000_000_000) as u64;
+    let secs = (ns / 1_000_000_000) as u32;
+    let frac = ns % 1_000_000_000;
+    push2(out, secs / 3600);
+    out.push(b':');
+    push2(out, secs / 60 % 60);
+    out.push(b':');
+    push2(out, secs % 60);
+    let (val, digits) = if frac == 0 {
+        return;
+    } else if frac % 1_000_000 == 0 {
+        (frac / 1_000_000, 3)
+    } else if frac % 1_000 == 0 {
+        (frac / 1_000, 6)
+    } else {
+        (frac, 9)
+    };
+    out.push(b'.');
+    let mut tmp = [b'0'; 9];
+    let mut v = val;
+    let mut i = digits;
+    while i > 0 {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.extend_from_slice(&tmp[..digits]);
+}
+
+/// Appends a UTCTimestamp with the shortest exact precision.
+pub fn write_timestamp(out: &mut Vec<u8>, ns: i64) {
+    let days = ns.div_euclid(86_400_000_000_000);
+    write_date_days(out, days);
+    out.push(b'-');
+    write_time_of_day(out, ns.rem_euclid(86_400_000_000_000));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed8() {
+        assert_eq!(parse_fixed8(b"1.08099"), Ok(108_099_000));
+        assert_eq!(parse_fixed8(b"5000000"), Ok(500_000_000_000_000));
+        assert_eq!(parse_fixed8(b"-0.5"), Ok(-50_000_000));
+        assert_eq!(parse_fixed8(b".5"), Ok(50_000_000));
+        assert_eq!(parse_fixed8(b"5."), Ok(500_000_000));
+        assert_eq!(parse_fixed8(b"1.123456780000"), Ok(112_345_678));
+        assert_eq!(
+            parse_fixed8(b"1.123456789"),
+            Err(ParseErrorKind::TooManyDecimals)
+        );
+        assert_eq!(parse_fixed8(b"92233720368.54775807"), Ok(i64::MAX));
+        assert_eq!(parse_fixed8(b"-92233720368.54775808"), Ok(i64::MIN));
+        assert_eq!(
+            parse_fixed8(b"92233720368.54775808"),
+            Err(ParseErrorKind::Overflow)
+        );
+        assert_eq!(
+            parse_fixed8(b"99999999999999999999999"),
+            Err(ParseErrorKind::Overflow)
+        );
+        for bad in [
+            &b""[..],
+            b"-",
+            b".",
+            b"+1",
+            b" 1",
+            b"1e5",
+            b"1.2.3",
+            b"--1",
+            b"0x10",
+        ] {
+            assert_eq!(parse_fixed8(bad), Err(ParseErrorKind::Malformed), "{bad:?}");
+        }
+        let mut out = Vec::new();
+        for v in [
+            0,
+            1,
+            -1,
+            108_099_000,
+            i64::MAX,
+            i64::MIN,
+            500_000_000,
+            -50_000_000,
+        ] {
+            out.clear();
+            write_fixed8(&mut out, v);
+            assert_eq!(
+                parse_fixed8(&out),
+                Ok(v),
+                "{}",
+                String::from_utf8_lossy(&out)
+            );
+        }
+    }
+
+    #[test]
+    fn ints() {
+        assert_eq!(parse_u64(b"0042"), Ok(42));
+        assert_eq!(parse_u64(b"18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(
+            parse_u64(b"18446744073709551616"),
+            Err(ParseErrorKind::Overflow)
+        );
+        for bad in [&b""[..], b"+1", b"-1", b" 1", b"1 ", b"1a"] {
+            assert_eq!(parse_u64(bad), Err(ParseErrorKind::Malformed));
+        }
+    }
+
+    #[test]
+    fn day_numbers_agree() {
+        for days in 0..(2262 - 1970) * 366 {
+            let (y, m, d) = civil_from_days(days);
+            if y > 2261 {
+                break;
+            }
+            assert_eq!(days_from_civil(y, m, d), days);
+            assert_eq!(days_since_epoch(y as u32, m, d), days);
+            let mut out = Vec::new();
+            write_date_days(&mut out, days);
+            assert_eq!(parse_date_days(&out), Ok(days));
+        }
+    }
+
+    #[test]
+    fn swar_digits_agree() {
+        use super::super::message::swar_digits;
+        let mut x: u64 = 88172645463325252;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = (x % 8 + 1) as usize;
+            let mut b = [0u8; 8];
+            for (i, c) in b.iter_mut().enumerate() {
+                let r = (x >> (8 * i)) as u8;
+                *c = if r % 7 == 0 { r } else { b'0' + r % 10 };
+            }
+            let digits = &b[..n];
+            let want = digits.iter().all(u8::is_ascii_digit).then(|| {
+                digits
+                    .iter()
+                    .fold(0u64, |a, &c| a * 10 + u64::from(c - b'0'))
+            });
+            let word = u64::from_le_bytes(b) << (8 * (8 - n));
+            assert_eq!(swar_digits(word, n as u32), want, "{digits:?}");
+        }
+    }
+
+    #[test]
+    fn timestamps() {
+        let s = parse_timestamp(b"20240315-14:30:18").unwrap();
+        assert_eq!(s, 1_710_513_018 * 1_000_000_000);
+        assert_eq!(
+            parse_timestamp(b"20240315-14:30:18.123"),
+            Ok(s + 123_000_000)
+        );
+        assert_eq!(
+            parse_timestamp(b"20240315-14:30:18.123456"),
+            Ok(s + 123_456_000)
+        );
+        assert_eq!(
+            parse_timestamp(b"20240315-14:30:18.123456789"),
+            Ok(s + 123_456_789)
+        );
+        for bad in [
+            &b"20240315-14:30:18.12"[..],
+            b"20240230-14:30:18",
+            b"20240315-24:00:00",
+            b"20240315-14:30:60",
+            b"20240315 14:30:18",
+            b"2024031-14:30:18",
+        ] {
+            assert!(parse_timestamp(bad).is_err());
+        }
+        let mut out = Vec::new();
+        for v in [0, s, s + 123_000_000, s + 123_456_000, s + 1] {
+            out.clear();
+            write_timestamp(&mut out, v);
+            assert_eq!(parse_timestamp(&out), Ok(v));
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! The only module of the codec with `unsafe`: byte scanning with AVX2 when the CPU has it
+//! (detected at run time with `is_x86_feature_detected!`), SWAR on `u64` words otherwise.
+//!
+//! Two primitives: the byte sum for CheckSum (10), and a 64-bit mask of the delimiter positions
+//! of a 64-byte block, which the field indexer walks with `trailing_zeros`.
+#![allow(unsafe_code)]
+
+use super::error::ParseError;
+use super::message::{Field, index_body};
+
+/// Produces the delimiter bit mask of a 64-byte block (bit `i` set when `block[i]` is SOH, or
+/// SOH or `|` when `pipe`).
+pub(crate) trait BlockMask: Copy {
+    fn masks(self, block: &[u8; 64], pipe: bool) -> u64;
+}
+
+/// Portable SWAR implementation.
+#[derive(Clone, Copy)]
+pub(crate) struct Swar;
+
+const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// High bit of each byte of the result set where the byte of `x` is zero (exact, no false
+/// positives).
+#[inline(always)]
+const fn zero_bytes(x: u64) -> u64 {
+    !(((x & LO7) + LO7) | x | LO7)
+}
+
+/// Gathers the high bits of the 8 bytes into an 8-bit mask, byte `i` -> bit `i`.
+#[inline(always)]
+const fn gather(hi: u64) -> u64 {
+    ((hi >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+impl BlockMask for Swar {
+    #[inline(always)]
+    fn masks(self, block: &[u8; 64], pipe: bool) -> u64 {
+        let mut out = 0u64;
+        for (i, w) in block.chunks_exact(8).enumerate() {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            let x = u64::from_le_bytes(b);
+            let mut z = zero_bytes(x ^ ONES);
+            if pipe {
+                z |= zero_bytes(x ^ (ONES * u64::from(b'|')));
+            }
+            out |= gather(z) << (8 * i);
+        }
+        out
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::BlockMask;
+    use core::arch::x86_64::{
+        __m256i, _mm_add_epi64, _mm_cvtsi128_si64, _mm_unpackhi_epi64, _mm256_add_epi64,
+        _mm256_cmpeq_epi8, _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_movemask_epi8,
+        _mm256_or_si256, _mm256_sad_epu8, _mm256_set1_epi8, _mm256_setzero_si256,
+    };
+
+    /// Proof that AVX2 is available: constructed only by [`super::index_fields`] and
+    /// [`super::byte_sum`] after `is_x86_feature_detected!("avx2")` returned true.
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx2(());
+
+    impl Avx2 {
+        /// # Safety
+        /// The CPU must support AVX2.
+        #[inline(always)]
+        pub(super) const unsafe fn new_unchecked() -> Self {
+            Self(())
+        }
+    }
+
+    impl BlockMask for Avx2 {
+        #[inline(always)]
+        fn masks(self, block: &[u8; 64], pipe: bool) -> u64 {
+            // SAFETY: `self` exists only when AVX2 is available (see `Avx2`).
+            let m = unsafe { block_mask(block, pipe) };
+            // An opaque u64: otherwise LLVM keeps the mask as 64 booleans and rebuilds it bit by
+            // bit in the field loop (hundreds of instructions per block).
+            core::hint::black_box(m)
+        }
+    }
+
+    /// Delimiter mask of a 64-byte block.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn block_mask(block: &[u8; 64], pipe: bool) -> u64 {
+        let p = block.as_ptr().cast::<__m256i>();
+        // SAFETY: `p` and `p + 32` point to 32 readable bytes each inside `block` (64 bytes);
+        // loadu has no alignment requirement; AVX2 is enabled on this function.
+        let (v0, v1) = unsafe { (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1))) };
+        let soh = _mm256_set1_epi8(1);
+        let mut e0 = _mm256_cmpeq_epi8(v0, soh);
+        let mut e1 = _mm256_cmpeq_epi8(v1, soh);
+        if pipe {
+            let bar = _mm256_set1_epi8(b'|' as i8);
+            e0 = _mm256_or_si256(e0, _mm256_cmpeq_epi8(v0, bar));
+            e1 = _mm256_or_si256(e1, _mm256_cmpeq_epi8(v1, bar));
+        }
+        let lo = _mm256_movemask_epi8(e0) as u32 as u64;
+        let hi = _mm256_movemask_epi8(e1) as u32 as u64;
+        lo | (hi << 32)
+    }
+
+    /// Sum of all bytes, AVX2 `vpsadbw`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn byte_sum(bytes: &[u8]) -> u64 {
+        let mut acc = _mm256_setzero_si256();
+        let zero = _mm256_setzero_si256();
+        let mut chunks = bytes.chunks_exact(32);
+        for c in &mut chunks {
+            // SAFETY: `c` is 32 readable bytes; loadu has no alignment requirement; AVX2 is
+            // enabled on this function and the caller guarantees the CPU has it.
+            let v = unsafe { _mm256_loadu_si256(c.as_ptr().cast::<__m256i>()) };
+            acc = _mm256_add_epi64(acc, _mm256_sad_epu8(v, zero));
+        }
+        let s = _mm_add_epi64(
+            _mm256_extracti128_si256::<0>(acc),
+            _mm256_extracti128_si256::<1>(acc),
+        );
+        let s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
+        let mut total = _mm_cvtsi128_si64(s) as u64;
+        for &b in chunks.remainder() {
+            total += u64::from(b);
+        }
+        total
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn index(
+        bytes: &[u8],
+        start: usize,
+        end: usize,
+        pipe: bool,
+        out: &mut Vec<super::Field>,
+    ) -> Result<(), super::ParseError> {
+        // SAFETY: this function requires AVX2, so the proof token may be built.
+        let tok = unsafe { Avx2::new_unchecked() };
+        super::index_body(tok, bytes, start, end, pipe, out)
+    }
+}
+
+#[inline]
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Sum of the bytes modulo 256, the FIX CheckSum. With `pipe`, every `|` counts as SOH (log
+/// files where SOH was replaced by `|`).
+#[inline]
+pub(crate) fn checksum(bytes: &[u8], pipe: bool) -> u8 {
+    let mut sum = byte_sum(bytes);
+    if pipe {
+        let bars = bytes.iter().filter(|&&b| b == b'|').count() as u64;
+        sum = sum.wrapping_sub(bars * u64::from(b'|' - 1));
+    }
+    (sum & 0xff) as u8
+}
+
+/// Plain sum of the bytes.
+#[inline]
+pub(crate) fn byte_sum(bytes: &[u8]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if bytes.len() >= 64 && has_avx2() {
+        // SAFETY: AVX2 was detected just above.
+        return unsafe { avx2::byte_sum(bytes) };
+    }
+    bytes.iter().map(|&b| u64::from(b)).sum()
+}
+
+/// Indexes the fields of `bytes[start..end]` (see [`index_body`]) with the best scanner.
+#[inline]
+pub(crate) fn index_fields(
+    bytes: &[u8],
+    start: usize,
+    end: usize,
+    pipe: bool,
+    out: &mut Vec<Field>,
+) -> Result<(), ParseError> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 was detected just above.
+        return unsafe { avx2::index(bytes, start, end, pipe, out) };
+    }
+    index_body(Swar, bytes, start, end, pipe, out)
+}
+
+/// Indexes with the portable scanner only (tests compare it with the SIMD one).
+#[cfg(test)]
+pub(crate) fn index_fields_swar(
+    bytes: &[u8],
+    start: usize,
+    end: usize,
+    pipe: bool,
+    out: &mut Vec<Field>,
+) -> Result<(), ParseError> {
+    index_body(Swar, bytes, start, end, pipe, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(block: &[u8; 64], pipe: bool) -> u64 {
+        let mut m = 0;
+        for (i, &b) in block.iter().enumerate() {
+            if b == 1 || (pipe && b == b'|') {
+                m |= 1 << i;
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn masks_agree() {
+        let mut block = [0u8; 64];
+        let mut x: u32 = 12345;
+        for round in 0..2000 {
+            for b in &mut block {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let r = (x >> 16) as u8;
+                *b = match r % 6 {
+                    0 => 1,
+                    5 => b'=',
+                    1 => b'|',
+                    2 => 0x81,
+                    3 => 0,
+                    _ => r,
+                };
+            }
+            for pipe in [false, true] {
+                assert_eq!(
+                    Swar.masks(&block, pipe),
+                    naive(&block, pipe),
+                    "round {round}"
+                );
+                #[cfg(target_arch = "x86_64")]
+                if has_avx2() {
+                    // SAFETY: AVX2 detected.
+                    let t = unsafe { avx2::Avx2::new_unchecked() };
+                    assert_eq!(t.masks(&block, pipe), naive(&block, pipe));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sums_agree() {
+        let v: Vec<u8> = (0..1000u32)
+            .map(|i| (i * 7919 % 251) as u8 ^ 0x80)
+            .collect();
+        for n in [0, 1, 31, 32, 63, 64, 65, 200, 1000] {
+            let expect: u64 = v[..n].iter().map(|&b| u64::from(b)).sum();
+            assert_eq!(byte_sum(&v[..n]), expect);
+        }
+    }
+}
