@@ -1,0 +1,280 @@
+//! The hand-off from the hot thread to the journal thread: an `rtrb` byte ring carrying records
+//! in the on-disk layout (checksum left to the journal thread), the per-session durable
+//! watermarks, and the typed errors the producer gets instead of ever blocking or dropping.
+//!
+//! ```text
+//! hot thread                                   journal thread
+//!  JournalProducer::append(&Record)  --rtrb-->  copy + CRC32C -> write(2) -> fdatasync
+//!  Watermarks::durable(session)      <--------  AtomicU64 store (Release) after the policy's sync
+//! ```
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use super::format::{MAX_RECORD_LEN, RECORD_HEADER_LEN, Record, encode_record_header};
+
+/// State shared by the producer, the journal thread and every watermark reader.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Highest (latest appended) MsgSeqNum per session held at the configured durability; 0 when
+    /// none. Written only by the journal thread.
+    pub(crate) watermarks: Box<[AtomicU64]>,
+    /// The journal thread hit an error and stopped: no watermark moves any more.
+    pub(crate) failed: AtomicBool,
+    /// Shut down requested: drain the ring, sync, exit.
+    pub(crate) stop: AtomicBool,
+    /// Records written (to the file, not necessarily synced).
+    pub(crate) records: AtomicU64,
+    /// Bytes written, headers included.
+    pub(crate) bytes: AtomicU64,
+    /// fdatasync calls.
+    pub(crate) syncs: AtomicU64,
+    /// Segments created.
+    pub(crate) segments: AtomicU64,
+    /// The error that stopped the journal thread.
+    pub(crate) error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    pub(crate) fn new(max_sessions: u32, initial: &[(u32, u64)]) -> Arc<Self> {
+        let watermarks: Box<[AtomicU64]> = (0..max_sessions.max(1))
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        for &(s, seq) in initial {
+            if let Some(w) = watermarks.get(s as usize) {
+                w.store(seq, Ordering::Relaxed);
+            }
+        }
+        Arc::new(Self {
+            watermarks,
+            failed: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            records: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
+            segments: AtomicU64::new(0),
+            error: Mutex::new(None),
+        })
+    }
+}
+
+/// Per-session durable watermarks, readable lock-free from any thread.
+#[derive(Debug, Clone)]
+pub struct Watermarks {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Watermarks {
+    /// The MsgSeqNum of the latest record of `session` that the journal holds at the configured
+    /// durability (written for `none`, fdatasync'ed for `group` and `per_record`); 0 when none
+    /// (or an unknown session). The session layer may persist/advance its sequence number up to
+    /// this value and no further.
+    #[inline]
+    pub fn durable(&self, session: u32) -> u64 {
+        // SYNC POINT: consumer. Acquire pairs with the journal thread's Release store made after
+        // the write/fdatasync that made the record durable.
+        self.shared
+            .watermarks
+            .get(session as usize)
+            .map_or(0, |w| w.load(Ordering::Acquire))
+    }
+
+    /// Whether the journal thread has failed (I/O error, full disk): watermarks no longer move.
+    #[inline]
+    pub fn failed(&self) -> bool {
+        self.shared.failed.load(Ordering::Acquire)
+    }
+
+    /// Number of session slots.
+    pub fn sessions(&self) -> u32 {
+        self.shared.watermarks.len() as u32
+    }
+}
+
+/// Why a record was not taken. The hot thread never waits and nothing is dropped silently: every
+/// refusal is one of these, and a session refused once stays refused ([`AppendError::SessionStalled`])
+/// until [`JournalProducer::resume`], so its watermark cannot jump over a missing record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendError {
+    /// The ring has no room for the record (the journal thread is behind): counted; the session
+    /// is stalled.
+    RingFull {
+        /// Bytes the record needs.
+        needed: usize,
+        /// Bytes free.
+        free: usize,
+    },
+    /// The journal thread stopped on an I/O error or a full disk.
+    WriterFailed,
+    /// An earlier record of this session was refused; resume after re-synchronising.
+    SessionStalled {
+        /// The session.
+        session: u32,
+    },
+    /// Payload larger than the format allows.
+    TooLarge {
+        /// Payload length.
+        len: usize,
+    },
+    /// Session index outside the configured `max_sessions`.
+    BadSession {
+        /// The session.
+        session: u32,
+    },
+}
+
+impl core::fmt::Display for AppendError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Self::RingFull { needed, free } => write!(
+                f,
+                "journal ring full ({needed} bytes needed, {free} free): the journal thread is \
+                 behind the disk; the session stops advancing"
+            ),
+            Self::WriterFailed => write!(
+                f,
+                "the journal thread stopped on an I/O error or a full disk; the session stops advancing"
+            ),
+            Self::SessionStalled { session } => write!(
+                f,
+                "session {session} is stalled after an earlier journal refusal (resume after resync)"
+            ),
+            Self::TooLarge { len } => {
+                write!(
+                    f,
+                    "message of {len} bytes exceeds the journal's {MAX_RECORD_LEN}-byte limit"
+                )
+            }
+            Self::BadSession { session } => {
+                write!(f, "session {session} is outside the journal's max_sessions")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AppendError {}
+
+/// Counts kept by the producer (the hot thread's own, no atomics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProducerCounters {
+    /// Records handed over.
+    pub appended: u64,
+    /// Bytes handed over (record headers included).
+    pub bytes: u64,
+    /// Refusals because the ring was full.
+    pub ring_full: u64,
+    /// Refusals because the journal thread had failed.
+    pub writer_failed: u64,
+    /// Refusals because the session was stalled.
+    pub stalled: u64,
+    /// Other refusals (too large, bad session).
+    pub rejected: u64,
+}
+
+/// The hot thread's end of the journal: `append` never blocks and never allocates.
+#[derive(Debug)]
+pub struct JournalProducer {
+    pub(crate) ring: rtrb::Producer<u8>,
+    pub(crate) shared: Arc<Shared>,
+    stalled: Vec<bool>,
+    counters: ProducerCounters,
+}
+
+impl JournalProducer {
+    pub(crate) fn new(ring: rtrb::Producer<u8>, shared: Arc<Shared>) -> Self {
+        let n = shared.watermarks.len();
+        Self {
+            ring,
+            shared,
+            stalled: vec![false; n],
+            counters: ProducerCounters::default(),
+        }
+    }
+
+    /// Hands one message to the journal thread. The runtime should call this for every inbound
+    /// message the engine will use (see [`super::should_journal`]: everything but heartbeats and
+    /// test requests), before or right after feeding it to the engine.
+    #[inline]
+    pub fn append(&mut self, rec: &Record<'_>) -> Result<(), AppendError> {
+        let s = rec.session as usize;
+        if s >= self.stalled.len() {
+            self.counters.rejected += 1;
+            return Err(AppendError::BadSession {
+                session: rec.session,
+            });
+        }
+        // Relaxed is enough: a stale `false` only lets one more record into a ring nobody reads;
+        // it is never made durable (the watermarks stop with the thread).
+        if self.shared.failed.load(Ordering::Relaxed) {
+            self.counters.writer_failed += 1;
+            self.stalled[s] = true;
+            return Err(AppendError::WriterFailed);
+        }
+        if self.stalled[s] {
+            self.counters.stalled += 1;
+            return Err(AppendError::SessionStalled {
+                session: rec.session,
+            });
+        }
+        let len = rec.bytes.len();
+        if len > MAX_RECORD_LEN {
+            self.counters.rejected += 1;
+            self.stalled[s] = true;
+            return Err(AppendError::TooLarge { len });
+        }
+        let needed = RECORD_HEADER_LEN + len;
+        let free = self.ring.slots();
+        if free < needed {
+            self.counters.ring_full += 1;
+            self.stalled[s] = true;
+            return Err(AppendError::RingFull { needed, free });
+        }
+        let mut h = [0u8; RECORD_HEADER_LEN];
+        encode_record_header(&mut h, len as u32, rec.ts_ns, rec.session, rec.seq);
+        // Both pushes fit (checked above; only this thread adds to the ring). The consumer waits
+        // for the payload after seeing the header.
+        let pushed = self
+            .ring
+            .push_entire_slice(&h)
+            .and_then(|()| self.ring.push_entire_slice(rec.bytes));
+        if pushed.is_err() {
+            // Unreachable by the check above; refuse rather than panic.
+            self.counters.ring_full += 1;
+            self.stalled[s] = true;
+            return Err(AppendError::RingFull { needed, free });
+        }
+        self.counters.appended += 1;
+        self.counters.bytes += needed as u64;
+        Ok(())
+    }
+
+    /// Clears a session's stall after the session layer has re-synchronised (e.g. a resend
+    /// request will bring the refused messages again).
+    pub fn resume(&mut self, session: u32) {
+        if let Some(s) = self.stalled.get_mut(session as usize) {
+            *s = false;
+        }
+    }
+
+    /// Whether `session` is stalled.
+    pub fn is_stalled(&self, session: u32) -> bool {
+        self.stalled.get(session as usize).copied().unwrap_or(true)
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> ProducerCounters {
+        self.counters
+    }
+
+    /// The watermarks.
+    pub fn watermarks(&self) -> Watermarks {
+        Watermarks {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Free bytes in the ring.
+    pub fn free(&self) -> usize {
+        self.ring.slots()
+    }
+}
