@@ -17,6 +17,8 @@ pub mod cli;
 pub mod demo;
 pub mod engine;
 pub mod fix;
+pub mod io;
+pub mod journal;
 pub mod kpi;
 pub mod orders;
 pub mod publish;

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod doctor;
 pub mod dump;
+pub mod run;
+pub mod replay;
 
 /// lpscore: a liquidity-provider scorecard for smart order routers.
 #[derive(Debug, Parser)]
@@ -25,6 +27,10 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Print the live scoreboard as any reader sees it (table, JSON lines or CSV).
     Dump(dump::DumpArgs),
+    /// Run the appliance: FIX sessions in, scores out (see config/lpscore.toml).
+    Run(run::RunArgs),
+    /// Feed journals and FIX logs through the engine; print the KPI table.
+    Replay(replay::ReplayArgs),
 }
 
 /// Parses the arguments and runs the command.
@@ -34,5 +40,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Doctor(args) => doctor::run(&args),
         Command::Dump(args) => dump::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Replay(args) => replay::run(&args),
     }
 }

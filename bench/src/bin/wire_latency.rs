@@ -1,0 +1,444 @@
+//! `wire_latency`: wire-to-score latency through the whole appliance, for each backend, against
+//! the floor of a bare busy-poll `recv()` loop measured in the same run.
+//!
+//! ```text
+//! cargo run --release -p lpscore-bench --bin wire_latency -- [HOT_CORE [PROBE_CORE]] [--quick]
+//! ```
+//!
+//! Exactly two spinning threads: the hot thread (pinned to HOT_CORE, default 1: the io_uring or
+//! busy-poll runtime with the engine publishing after every event, `publish_interval_ns = 0`,
+//! idle mode off) and this probe thread (pinned to PROBE_CORE, default 0). The probe plays both
+//! ends: it writes a NewOrderSingle (context, untimed), lets it settle, then takes a timestamp,
+//! writes the ExecutionReport that fills it into the loopback socket and spins on the LP's
+//! all-symbols row in the scoreboard file (seqlock reads through `lpscore_shm::Scoreboard`) until
+//! its fill count changes; the difference is one sample. Paced (about 40 us between orders) and
+//! repeated. The floor: the same probe, same message, against a bare non-blocking `recv()` loop
+//! on the hot core that bumps a counter in a shared-memory page (a MAP_SHARED file in /dev/shm)
+//! per message. Timestamps: `Instant` (vDSO CLOCK_MONOTONIC).
+//!
+//! Ends with `{"bench":"wire_latency","uring_p50_ns":..,"uring_p99_ns":..,"busypoll_p50_ns":..,
+//! "busypoll_p99_ns":..,"floor_p50_ns":..,"floor_p99_ns":..,...}`.
+#![allow(clippy::disallowed_methods)] // a latency harness measures wall time (Instant::now)
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use lpscore::engine::synth::{OwnedEvent, fix_bytes};
+use lpscore::engine::{EngineConfig, ShmSink, writer_options};
+use lpscore::runtime::config::{Backend, IdleConfig, IoConfig, SessionConfig};
+use lpscore::runtime::{GroupOptions, spawn_group};
+use lpscore_shm::{BucketSlot, Scoreboard, SymbolSlot};
+
+const SEC: u64 = 1_000_000_000;
+const PX: i64 = 50 * 100_000_000;
+
+struct Msgs {
+    quote: Vec<u8>,
+    orders: Vec<Vec<u8>>,
+    fills: Vec<Vec<u8>>,
+}
+
+fn messages(n: usize) -> Msgs {
+    let mut quote = Vec::new();
+    let q = OwnedEvent::Quote {
+        symbol: "ACME".into(),
+        bid: PX - 1_000_000,
+        ask: PX + 1_000_000,
+    };
+    fix_bytes(1_754_141_400 * SEC, 1, &q, &mut quote);
+    let mut orders = Vec::with_capacity(n);
+    let mut fills = Vec::with_capacity(n);
+    for k in 0..n {
+        let mut o = Vec::new();
+        let ev = OwnedEvent::NewOrder {
+            cl_ord_id: format!("W{k}"),
+            symbol: "ACME".into(),
+            side: b'1',
+            qty: 100,
+            lp: "LP_A".into(),
+        };
+        fix_bytes(
+            1_754_141_400 * SEC + k as u64,
+            2 * k as u64 + 2,
+            &ev,
+            &mut o,
+        );
+        let mut f = Vec::new();
+        let ev = OwnedEvent::Exec {
+            cl_ord_id: format!("W{k}"),
+            exec_id: format!("X{k}"),
+            exec_type: b'F',
+            last_qty: 100,
+            last_px: PX + 1_000_000,
+        };
+        fix_bytes(
+            1_754_141_400 * SEC + k as u64,
+            2 * k as u64 + 3,
+            &ev,
+            &mut f,
+        );
+        orders.push(o);
+        fills.push(f);
+    }
+    Msgs {
+        quote,
+        orders,
+        fills,
+    }
+}
+
+fn pin(core: usize) {
+    if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+        eprintln!("warning: could not pin to core {core}");
+    }
+}
+
+fn pause_us(us: u64) {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_micros(us) {
+        std::hint::spin_loop();
+    }
+}
+
+struct Stats {
+    p50: u64,
+    p99: u64,
+    p999: u64,
+    max: u64,
+    n: u64,
+}
+
+fn summary(h: &Histogram<u64>) -> Stats {
+    Stats {
+        p50: h.value_at_quantile(0.5),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        max: h.max(),
+        n: h.len(),
+    }
+}
+
+/// The appliance with one backend: returns the latency histogram.
+fn run_backend(backend: Backend, hot: usize, m: &Msgs, warm: usize) -> Histogram<u64> {
+    let path =
+        std::env::temp_dir().join(format!("lpscore-wire-{}-{backend}.sb", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let engine = EngineConfig {
+        publish_interval_ns: 0,
+        lps: vec!["LP_A".into()],
+        max_lps: 4,
+        max_symbols: 16,
+        max_cells: 256,
+        ..EngineConfig::default()
+    };
+    let p2 = path.clone();
+    let g = spawn_group(
+        GroupOptions {
+            name: format!("hot-{backend}"),
+            backend,
+            core: Some(hot),
+            sessions: vec![SessionConfig {
+                id: 1,
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+                connect: None,
+            }],
+            io: IoConfig {
+                max_connections: 4,
+                tick_us: 1_000,
+                ..IoConfig::default()
+            },
+            idle: IdleConfig {
+                enabled: false,
+                ..IdleConfig::default()
+            },
+            engine,
+        },
+        move |c: &EngineConfig| {
+            let w =
+                lpscore_shm::Writer::create(&p2, &writer_options(c)).map_err(|e| e.to_string())?;
+            Ok(ShmSink::new(w, c))
+        },
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{backend}: {e}"));
+    let sb = Scoreboard::open(&path).expect("scoreboard");
+    let lp = sb.lp("LP_A").expect("LP_A registered");
+    let row = sb.row_index(SymbolSlot::All, BucketSlot::All, lp).unwrap();
+    let mut s = TcpStream::connect(g.addr_of(1).unwrap()).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.write_all(&m.quote).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let mut h = Histogram::<u64>::new_with_bounds(1, 100_000_000, 3).unwrap();
+    let fills_word = |w: &[u64; 15]| w[13] >> 32;
+    for k in 0..m.orders.len() {
+        s.write_all(&m.orders[k]).unwrap();
+        pause_us(20);
+        let before = loop {
+            if let Ok(w) = sb.read_words(row) {
+                break fills_word(&w);
+            }
+        };
+        let t0 = Instant::now();
+        s.write_all(&m.fills[k]).unwrap();
+        let deadline = t0 + Duration::from_millis(200);
+        let t1 = loop {
+            if let Ok(w) = sb.read_words(row) {
+                if fills_word(&w) != before {
+                    break Instant::now();
+                }
+            }
+            if Instant::now() > deadline {
+                eprintln!("{backend}: fill {k} not seen within 200 ms");
+                break deadline;
+            }
+        };
+        if k >= warm {
+            h.saturating_record((t1 - t0).as_nanos() as u64);
+        }
+        pause_us(20);
+    }
+    let r = g.shutdown();
+    eprintln!(
+        "{backend}: {} messages, engine events {}, enobufs {}, batches {}",
+        r.stats.messages(),
+        r.engine.events,
+        r.stats.io.enobufs,
+        r.stats.io.batches
+    );
+    drop(sb);
+    let _ = std::fs::remove_file(&path);
+    let mut l = path.into_os_string();
+    l.push(".lock");
+    let _ = std::fs::remove_file(l);
+    h
+}
+
+/// A shared-memory page (MAP_SHARED file in /dev/shm) holding one counter.
+struct ShmPage {
+    ptr: *mut u8,
+    path: std::path::PathBuf,
+}
+
+// SAFETY: the page is only accessed through `AtomicU64` (`counter`), which is Sync.
+unsafe impl Send for ShmPage {}
+// SAFETY: as above.
+unsafe impl Sync for ShmPage {}
+
+impl ShmPage {
+    fn new() -> Self {
+        use std::os::fd::AsRawFd;
+        let dir = if std::path::Path::new("/dev/shm").is_dir() {
+            "/dev/shm".into()
+        } else {
+            std::env::temp_dir()
+        };
+        let path = dir.join(format!("lpscore-wire-floor-{}", std::process::id()));
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        f.set_len(4096).unwrap();
+        // SAFETY: maps 4096 bytes of a file just sized to 4096; the mapping outlives every use
+        // (unmapped in Drop).
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                f.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        Self {
+            ptr: p.cast(),
+            path,
+        }
+    }
+    fn counter(&self) -> &AtomicU64 {
+        // SAFETY: the page is mapped, 4096-byte aligned, zero-initialised; an AtomicU64 at
+        // offset 0 is aligned and only ever accessed atomically.
+        unsafe { &*self.ptr.cast::<AtomicU64>() }
+    }
+}
+
+impl Drop for ShmPage {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the 4096-byte mapping made in `new`.
+        unsafe { libc::munmap(self.ptr.cast(), 4096) };
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The floor: a bare busy-poll recv loop on the hot core, one counter bump per message.
+fn run_floor(hot: usize, m: &Msgs, warm: usize) -> Histogram<u64> {
+    let page = Arc::new(ShmPage::new());
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (pg, st) = (Arc::clone(&page), Arc::clone(&stop));
+    let msg_len = m.fills[0].len();
+    let rx = std::thread::spawn(move || {
+        pin(hot);
+        let (mut c, _) = l.accept().unwrap();
+        c.set_nonblocking(true).unwrap();
+        c.set_nodelay(true).unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut n_msgs = 0u64;
+        let mut bytes = 0usize;
+        while !st.load(Ordering::Relaxed) {
+            match c.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    bytes += n;
+                    // Every probe write is one message of `msg_len` bytes (the orders are the
+                    // same length class; count by trailers to stay exact).
+                    n_msgs += buf[..n].windows(4).filter(|w| w == b"\x0110=").count() as u64;
+                    // Release: the probe's Acquire load sees the bump after the bytes arrived.
+                    pg.counter().store(n_msgs, Ordering::Release);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        let _ = (bytes, msg_len);
+    });
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let ctr = page.counter();
+    let mut h = Histogram::<u64>::new_with_bounds(1, 100_000_000, 3).unwrap();
+    for k in 0..m.orders.len() {
+        s.write_all(&m.orders[k]).unwrap();
+        pause_us(20);
+        let before = ctr.load(Ordering::Acquire);
+        let t0 = Instant::now();
+        s.write_all(&m.fills[k]).unwrap();
+        let deadline = t0 + Duration::from_millis(200);
+        let t1 = loop {
+            if ctr.load(Ordering::Acquire) != before {
+                break Instant::now();
+            }
+            if Instant::now() > deadline {
+                break deadline;
+            }
+        };
+        if k >= warm {
+            h.saturating_record((t1 - t0).as_nanos() as u64);
+        }
+        pause_us(20);
+    }
+    stop.store(true, Ordering::Relaxed);
+    drop(s);
+    let _ = rx.join();
+    h
+}
+
+/// The engine alone, in process: the time `FixFeed::on_fix` takes for the same fill (parse,
+/// order state, KPIs, scores, shared-memory rows), to explain the gap to the floor.
+fn engine_alone(m: &Msgs, warm: usize) -> Histogram<u64> {
+    use lpscore::engine::{Engine, FixFeed};
+    let path = std::env::temp_dir().join(format!("lpscore-wire-{}-alone.sb", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let cfg = EngineConfig {
+        publish_interval_ns: 0,
+        lps: vec!["LP_A".into()],
+        max_lps: 4,
+        max_symbols: 16,
+        max_cells: 256,
+        ..EngineConfig::default()
+    };
+    let w = lpscore_shm::Writer::create(&path, &writer_options(&cfg)).unwrap();
+    let mut feed = FixFeed::new(Engine::new(cfg.clone(), ShmSink::new(w, &cfg)).unwrap());
+    let base = lpscore_shm::realtime_ns();
+    let _ = feed.on_fix(base, 1, &m.quote);
+    let mut h = Histogram::<u64>::new_with_bounds(1, 100_000_000, 3).unwrap();
+    for k in 0..m.orders.len() {
+        let ts = base + 100_000 * k as u64;
+        let _ = feed.on_fix(ts, 1, &m.orders[k]);
+        let t0 = Instant::now();
+        let _ = feed.on_fix(ts + 50_000, 1, &m.fills[k]);
+        let dt = t0.elapsed().as_nanos() as u64;
+        if k >= warm {
+            h.saturating_record(dt);
+        }
+    }
+    drop(feed);
+    let _ = std::fs::remove_file(&path);
+    let mut l = path.into_os_string();
+    l.push(".lock");
+    let _ = std::fs::remove_file(l);
+    h
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let nums: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let hot = nums.first().copied().unwrap_or(1);
+    let probe = nums.get(1).copied().unwrap_or(0);
+    let (n, warm) = if quick {
+        (4_000, 1_000)
+    } else {
+        (22_000, 2_000)
+    };
+    pin(probe);
+    println!(
+        "wire_latency: hot core {hot}, probe core {probe}, {} samples per backend after {warm} warm-up",
+        n - warm
+    );
+    let m = messages(n);
+    let floor = summary(&run_floor(hot, &m, warm));
+    let uring = summary(&run_backend(Backend::IoUring, hot, &m, warm));
+    let busy = summary(&run_backend(Backend::BusyPoll, hot, &m, warm));
+    let alone = summary(&engine_alone(&m, warm));
+    println!(
+        "{:<28} {:>8} {:>8} {:>8} {:>9} {:>7}",
+        "ns (write -> row visible)", "p50", "p99", "p99.9", "max", "n"
+    );
+    for (name, s) in [
+        ("floor (bare busy-poll recv)", &floor),
+        ("io-uring + engine", &uring),
+        ("busy-poll + engine", &busy),
+        ("engine alone (fill on_fix)", &alone),
+    ] {
+        println!(
+            "{name:<28} {:>8} {:>8} {:>8} {:>9} {:>7}",
+            s.p50, s.p99, s.p999, s.max, s.n
+        );
+    }
+    let better = if (uring.p50, uring.p99) <= (busy.p50, busy.p99) {
+        &uring
+    } else {
+        &busy
+    };
+    let ok50 = better.p50 <= floor.p50 + 1_000;
+    let ok99 = better.p99 <= floor.p99 + 3_000;
+    println!(
+        "target (better backend): p50 <= floor p50 + 1 us: {}; p99 <= floor p99 + 3 us: {}",
+        if ok50 { "met" } else { "NOT met" },
+        if ok99 { "met" } else { "NOT met" }
+    );
+    println!(
+        "{{\"bench\":\"wire_latency\",\"uring_p50_ns\":{},\"uring_p99_ns\":{},\"uring_p999_ns\":{},\"busypoll_p50_ns\":{},\"busypoll_p99_ns\":{},\"busypoll_p999_ns\":{},\"floor_p50_ns\":{},\"floor_p99_ns\":{},\"floor_p999_ns\":{},\"engine_alone_p50_ns\":{},\"samples\":{}}}",
+        uring.p50,
+        uring.p99,
+        uring.p999,
+        busy.p50,
+        busy.p99,
+        busy.p999,
+        floor.p50,
+        floor.p99,
+        floor.p999,
+        alone.p50,
+        uring.n
+    );
+}

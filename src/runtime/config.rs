@@ -1,0 +1,447 @@
+//! The runtime configuration (`lpscore run --config FILE`): TOML, every field named in errors.
+//!
+//! ```toml
+//! backend = "io-uring"            # or "busy-poll"
+//! scoreboard = "/dev/shm/lpscore.scoreboard"
+//! [idle]                          # opt-in: sleep in the kernel after a quiet time
+//! enabled = false
+//! [[group]]                       # one pinned hot thread per group
+//! core = 1
+//! sessions = [ { id = 1, listen = "127.0.0.1:9001" }, { id = 2, connect = "10.0.0.5:9100" } ]
+//! [engine]                        # lpscore::engine::EngineConfig
+//! publish_interval_ns = 0
+//! ```
+//! See `config/lpscore.toml` for every field with its default and `docs/runtime.md`.
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::engine::EngineConfig;
+
+/// Which socket backend the hot threads run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Backend {
+    /// io_uring: multishot accept/recv on a provided buffer ring (the default).
+    #[default]
+    #[serde(rename = "io-uring")]
+    IoUring,
+    /// Non-blocking `recv()` spinning (also the path kernel-bypass stacks accelerate).
+    #[serde(rename = "busy-poll")]
+    BusyPoll,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::IoUring => "io-uring",
+            Backend::BusyPoll => "busy-poll",
+        })
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "io-uring" | "io_uring" | "uring" => Ok(Backend::IoUring),
+            "busy-poll" | "busy_poll" | "busypoll" => Ok(Backend::BusyPoll),
+            _ => Err(format!(
+                "backend must be \"io-uring\" or \"busy-poll\", not {s:?}"
+            )),
+        }
+    }
+}
+
+/// The opt-in idle mode: after `quiet_us` without traffic the hot thread waits in the kernel (up
+/// to `wait_us` at a time) instead of spinning. Off by default: the loop never sleeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdleConfig {
+    /// Turn the idle mode on.
+    pub enabled: bool,
+    /// Quiet time before waiting, microseconds.
+    pub quiet_us: u64,
+    /// Longest single wait, microseconds (housekeeping, ticks and stop requests run at least this
+    /// often while idle).
+    pub wait_us: u64,
+}
+
+impl Default for IdleConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            quiet_us: 1_000_000,
+            wait_us: 1_000,
+        }
+    }
+}
+
+/// One FIX session: exactly one of `listen` (acceptor) or `connect` (initiator).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Session id handed to the engine with every message (unique across the file).
+    pub id: u32,
+    /// Accept connections on this address (acceptor).
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// Connect to this address (initiator); reconnects after `reconnect_ms`.
+    #[serde(default)]
+    pub connect: Option<SocketAddr>,
+}
+
+/// Where a session's bytes come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Acceptor.
+    Listen(SocketAddr),
+    /// Initiator.
+    Connect(SocketAddr),
+}
+
+impl SessionConfig {
+    /// The endpoint (after [`RuntimeConfig::validate`]).
+    pub fn endpoint(&self) -> Option<Endpoint> {
+        match (self.listen, self.connect) {
+            (Some(a), None) => Some(Endpoint::Listen(a)),
+            (None, Some(a)) => Some(Endpoint::Connect(a)),
+            _ => None,
+        }
+    }
+}
+
+/// One hot thread and the sessions it owns.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// Core to pin the hot thread to (none: unpinned).
+    #[serde(default)]
+    pub core: Option<usize>,
+    /// The sessions.
+    pub sessions: Vec<SessionConfig>,
+    /// This group's scoreboard file (required when there is more than one group: a scoreboard
+    /// has exactly one writer).
+    #[serde(default)]
+    pub scoreboard: Option<PathBuf>,
+}
+
+/// Hand-off ring to the journal writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JournalConfig {
+    /// Hand every message to the journal writer thread.
+    pub enabled: bool,
+    /// Records in the ring.
+    pub records: usize,
+    /// Bytes in the ring.
+    pub bytes: usize,
+    /// Core of the journal writer thread (none: unpinned).
+    pub core: Option<usize>,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            records: 1 << 16,
+            bytes: 16 << 20,
+            core: None,
+        }
+    }
+}
+
+/// Connection and buffer limits per hot thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IoConfig {
+    /// Connections held at once per group (more are accepted and closed at once, counted).
+    pub max_connections: usize,
+    /// Provided buffers in the io_uring buffer ring (power of two, <= 32768).
+    pub buffers: u32,
+    /// Size of each provided buffer, bytes (also the busy-poll recv buffer).
+    pub buffer_size: u32,
+    /// Largest FIX BodyLength accepted.
+    pub max_body_len: u32,
+    /// A connection that sends nothing for this long after it opened is closed (0: never).
+    pub silent_timeout_ms: u64,
+    /// Initiator sessions retry this long after a failed or closed connection.
+    pub reconnect_ms: u64,
+    /// Engine tick (markouts, heartbeat, commands) at least this often, microseconds.
+    pub tick_us: u64,
+    /// SO_BUSY_POLL on sockets, microseconds (0: leave unset; needs CAP_NET_ADMIN to raise).
+    pub so_busy_poll_us: u32,
+}
+
+impl Default for IoConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 64,
+            buffers: 1024,
+            buffer_size: 16 * 1024,
+            max_body_len: 64 * 1024,
+            silent_timeout_ms: 0,
+            reconnect_ms: 1_000,
+            tick_us: 1_000,
+            so_busy_poll_us: 50,
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Socket backend.
+    #[serde(default)]
+    pub backend: Backend,
+    /// Scoreboard file of the (single) group.
+    #[serde(default = "default_scoreboard")]
+    pub scoreboard: PathBuf,
+    /// Idle mode.
+    #[serde(default)]
+    pub idle: IdleConfig,
+    /// Limits.
+    #[serde(default)]
+    pub io: IoConfig,
+    /// Journal hand-off.
+    #[serde(default)]
+    pub journal: JournalConfig,
+    /// Hot threads.
+    #[serde(rename = "group")]
+    pub groups: Vec<GroupConfig>,
+    /// The engine.
+    #[serde(default)]
+    pub engine: EngineConfig,
+}
+
+fn default_scoreboard() -> PathBuf {
+    PathBuf::from("/dev/shm/lpscore.scoreboard")
+}
+
+/// A configuration refused: `field` names the TOML path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfigError {
+    /// The field (TOML path), e.g. `group[0].sessions[1].listen`.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for RuntimeConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+impl std::error::Error for RuntimeConfigError {}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> RuntimeConfigError {
+    RuntimeConfigError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl RuntimeConfig {
+    /// Parses and validates TOML text. Syntax errors name the line and the key.
+    pub fn from_toml(text: &str) -> Result<Self, RuntimeConfigError> {
+        let cfg: RuntimeConfig = toml::from_str(text).map_err(|e| {
+            let span = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}")
+                })
+                .unwrap_or_else(|| "file".into());
+            err(span, e.message().to_string())
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads, parses and validates a file.
+    pub fn load(path: &Path) -> Result<Self, RuntimeConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err(path.display().to_string(), format!("cannot read: {e}")))?;
+        Self::from_toml(&text)
+    }
+
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), RuntimeConfigError> {
+        if self.groups.is_empty() {
+            return Err(err(
+                "group",
+                "at least one [[group]] with sessions is needed",
+            ));
+        }
+        let ncores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(0);
+        let mut ids = HashSet::new();
+        let mut addrs = HashSet::new();
+        let mut cores = HashSet::new();
+        let mut boards = HashSet::new();
+        for (g, grp) in self.groups.iter().enumerate() {
+            if grp.sessions.is_empty() {
+                return Err(err(
+                    format!("group[{g}].sessions"),
+                    "a group needs at least one session",
+                ));
+            }
+            if let Some(c) = grp.core {
+                if ncores > 0 && c >= ncores {
+                    return Err(err(
+                        format!("group[{g}].core"),
+                        format!("core {c} does not exist on this machine ({ncores} cores)"),
+                    ));
+                }
+                if !cores.insert(c) {
+                    return Err(err(
+                        format!("group[{g}].core"),
+                        format!("core {c} is already another group's hot core"),
+                    ));
+                }
+            }
+            if self.groups.len() > 1 {
+                match &grp.scoreboard {
+                    None => {
+                        return Err(err(
+                            format!("group[{g}].scoreboard"),
+                            "with more than one group each group needs its own scoreboard file \
+                             (a scoreboard has exactly one writer)",
+                        ));
+                    }
+                    Some(p) if !boards.insert(p.clone()) => {
+                        return Err(err(format!("group[{g}].scoreboard"), "used by two groups"));
+                    }
+                    Some(_) => {}
+                }
+            }
+            for (s, ses) in grp.sessions.iter().enumerate() {
+                let f = format!("group[{g}].sessions[{s}]");
+                if !ids.insert(ses.id) {
+                    return Err(err(
+                        format!("{f}.id"),
+                        format!("session id {} is used twice", ses.id),
+                    ));
+                }
+                match (ses.listen, ses.connect) {
+                    (Some(_), Some(_)) => {
+                        return Err(err(
+                            f,
+                            "set exactly one of `listen` and `connect`, not both",
+                        ));
+                    }
+                    (None, None) => {
+                        return Err(err(
+                            f,
+                            "set one of `listen` (acceptor) or `connect` (initiator)",
+                        ));
+                    }
+                    (Some(a), None) => {
+                        if a.port() != 0 && !addrs.insert(a) {
+                            return Err(err(
+                                format!("{f}.listen"),
+                                format!("{a} is listened on twice"),
+                            ));
+                        }
+                    }
+                    (None, Some(a)) => {
+                        if a.port() == 0 {
+                            return Err(err(
+                                format!("{f}.connect"),
+                                "port 0 cannot be connected to",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let io = &self.io;
+        if io.max_connections == 0 || io.max_connections > 60_000 {
+            return Err(err("io.max_connections", "must be 1..=60000"));
+        }
+        if !io.buffers.is_power_of_two() || io.buffers > 32_768 || io.buffers < 2 {
+            return Err(err("io.buffers", "must be a power of two in 2..=32768"));
+        }
+        if io.buffer_size < 512 || io.buffer_size > (1 << 24) {
+            return Err(err("io.buffer_size", "must be 512..=16777216 bytes"));
+        }
+        if io.max_body_len < 64 {
+            return Err(err("io.max_body_len", "must be at least 64"));
+        }
+        if io.tick_us == 0 {
+            return Err(err("io.tick_us", "must be positive"));
+        }
+        if self.idle.enabled && self.idle.wait_us == 0 {
+            return Err(err("idle.wait_us", "must be positive when idle.enabled"));
+        }
+        if self.journal.enabled && (self.journal.records < 2 || self.journal.bytes < 4096) {
+            return Err(err("journal", "records must be >= 2 and bytes >= 4096"));
+        }
+        self.engine
+            .validate()
+            .map_err(|e| err("engine", e.0.to_string()))?;
+        Ok(())
+    }
+
+    /// The scoreboard path of group `g`.
+    pub fn scoreboard_of(&self, g: usize) -> PathBuf {
+        self.groups
+            .get(g)
+            .and_then(|grp| grp.scoreboard.clone())
+            .unwrap_or_else(|| self.scoreboard.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"
+        backend = "busy-poll"
+        scoreboard = "/tmp/x.sb"
+        [idle]
+        enabled = true
+        quiet_us = 100
+        [[group]]
+        core = 0
+        sessions = [ { id = 1, listen = "127.0.0.1:0" }, { id = 2, connect = "127.0.0.1:9" } ]
+        [engine]
+        publish_interval_ns = 0
+    "#;
+
+    #[test]
+    fn parses_and_validates() {
+        let c = RuntimeConfig::from_toml(OK).unwrap();
+        assert_eq!(c.backend, Backend::BusyPoll);
+        assert!(c.idle.enabled);
+        assert_eq!(c.idle.wait_us, 1_000);
+        assert_eq!(c.groups[0].sessions.len(), 2);
+        assert_eq!(c.engine.publish_interval_ns, 0);
+        assert!(matches!(
+            c.groups[0].sessions[1].endpoint(),
+            Some(Endpoint::Connect(_))
+        ));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = RuntimeConfig::from_toml(&OK.replace("busy-poll", "epoll")).unwrap_err();
+        assert!(e.to_string().contains("line"), "{e}");
+        let e = RuntimeConfig::from_toml(&OK.replace("id = 2", "id = 1")).unwrap_err();
+        assert_eq!(e.field, "group[0].sessions[1].id");
+        let e = RuntimeConfig::from_toml(&OK.replace("connect = \"127.0.0.1:9\"", "")).unwrap_err();
+        assert!(
+            e.to_string().contains("line") || e.field.starts_with("group[0]"),
+            "{e}"
+        );
+        let e = RuntimeConfig::from_toml(&OK.replace("publish_interval_ns = 0", "max_lps = 0"))
+            .unwrap_err();
+        assert_eq!(e.field, "engine");
+        let e = RuntimeConfig::from_toml(&OK.replace("core = 0", "core = 4096")).unwrap_err();
+        assert_eq!(e.field, "group[0].core");
+        let e = RuntimeConfig::from_toml(&format!("{OK}\n[io]\nbuffers = 1000\n")).unwrap_err();
+        assert_eq!(e.field, "io.buffers");
+    }
+}
