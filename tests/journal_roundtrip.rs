@@ -35,6 +35,7 @@ fn cfg(dir: &Path, durability: DurabilityKind) -> JournalConfig {
         max_sessions: 8,
         write_buffer: 16 * 1024,
         backend: Backend::Write,
+        ..JournalConfig::default()
     }
 }
 
@@ -417,4 +418,72 @@ fn disk_full_stops_the_watermark_loudly() {
     assert_eq!(wm.durable(5), frozen);
     let _ = std::process::Command::new("umount").arg(&mnt).status();
     let _ = std::fs::remove_dir(&mnt);
+}
+
+#[test]
+fn tick_records_round_trip_and_move_no_watermark() {
+    use lpscore::journal::{Entry, scan_entries};
+    let dir = tmp("journal-ticks");
+    let (mut prod, handle) = start(&cfg(&dir, DurabilityKind::Group)).unwrap();
+    let p1 = payload(1);
+    prod.append(&Record {
+        ts_ns: 10,
+        session: 2,
+        seq: 5,
+        bytes: &p1,
+    })
+    .unwrap();
+    prod.append_tick(11).unwrap();
+    prod.append_tick(12).unwrap();
+    prod.append(&Record {
+        ts_ns: 13,
+        session: 2,
+        seq: 6,
+        bytes: b"x",
+    })
+    .unwrap();
+    prod.append_tick(14).unwrap();
+    assert_eq!(prod.counters().ticks, 3);
+    let w = prod.watermarks();
+    drop(prod);
+    let st = handle.shutdown().unwrap();
+    assert_eq!(st.records, 5);
+    // The tick records touched no watermark (session 0 stays at 0).
+    assert_eq!(w.durable(2), 6);
+    assert_eq!(w.durable(0), 0);
+    let paths: Vec<PathBuf> = list_segments(&dir)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.path)
+        .collect();
+    let mut seen = Vec::new();
+    let rep = scan_entries(&paths, |_, _, e| {
+        seen.push(match *e {
+            Entry::Message(r) => (r.ts_ns, Some(r.seq)),
+            Entry::Tick { ts_ns } => (ts_ns, None),
+        })
+    })
+    .unwrap();
+    assert_eq!(
+        seen,
+        vec![
+            (10, Some(5)),
+            (11, None),
+            (12, None),
+            (13, Some(6)),
+            (14, None)
+        ]
+    );
+    assert_eq!((rep.records, rep.ticks), (2, 3));
+    assert_eq!(rep.last_seq, vec![(2, 6)]);
+    // scan_segments (and the record iterator) see messages only.
+    let mut n = 0;
+    scan_segments(&paths, |_, _, _| n += 1).unwrap();
+    assert_eq!(n, 2);
+    // Reopening recovers the messages' watermark, not the ticks'.
+    let (_prod, handle) = start(&cfg(&dir, DurabilityKind::Group)).unwrap();
+    assert_eq!(handle.recovery().last_seq, vec![(2, 6)]);
+    assert_eq!(handle.recovery().records, 2);
+    drop(handle);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,7 +1,8 @@
 //! No allocation on the hot path once it runs: a counting global allocator, both backends. The
 //! hot thread is warmed up with one session's stream; then, with every other thread of the test
 //! quiet (the writer's bytes and connection prepared beforehand, the test thread polling atomics
-//! only), a second session streams the same traffic and the allocation count must not move.
+//! only), a second session streams the same traffic and the allocation count must not move. The
+//! real journal runs (its thread counts too: the global allocator sees every thread).
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::net::TcpStream;
@@ -11,8 +12,9 @@ use std::time::Duration;
 
 use lpscore::engine::synth::{LpTruth, SynthConfig, fix_bytes, generate};
 use lpscore::engine::{EngineConfig, ShmSink, writer_options};
+use lpscore::journal::{self, DurabilityKind, JournalConfig};
 use lpscore::runtime::config::{Backend, IdleConfig, IoConfig, SessionConfig};
-use lpscore::runtime::{GroupOptions, journal, spawn_group};
+use lpscore::runtime::{GroupOptions, spawn_group};
 
 struct Counting;
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
@@ -93,7 +95,18 @@ fn run(backend: Backend) {
             connect: None,
         })
         .collect();
-    let (tx, mut rx) = journal::channel(1 << 14, 8 << 20);
+    let jdir = std::env::temp_dir().join(format!(
+        "lpscore-rt-alloc-j-{}-{backend}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&jdir);
+    let (tx, jh) = journal::start(&JournalConfig {
+        dir: jdir.clone(),
+        durability: DurabilityKind::Group,
+        ring_bytes: 8 << 20,
+        ..JournalConfig::default()
+    })
+    .expect("journal");
     let g = spawn_group(
         GroupOptions {
             name: "alloc-test".into(),
@@ -140,7 +153,13 @@ fn run(backend: Backend) {
     let mut s1 = TcpStream::connect(g.addr_of(1).unwrap()).unwrap();
     s1.write_all(&bytes).unwrap();
     wait_for(n);
-    while rx.pop(|_, _| {}) {}
+    // The journal thread has written the warm-up (its first segment is open).
+    for _ in 0..3000 {
+        if jh.stats().records >= n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     // Session 2: connected and its writer parked before counting starts.
     let go = Arc::new(AtomicBool::new(false));
     let mut s2 = TcpStream::connect(g.addr_of(2).unwrap()).unwrap();
@@ -169,7 +188,15 @@ fn run(backend: Backend) {
     );
     assert_eq!(after - before, 0, "{backend}: the hot path allocated");
     drop((s1, s2));
-    g.shutdown();
+    let rep = g.shutdown();
+    assert_eq!(rep.stats.io.journal_refused, 0, "{backend}");
+    let st = jh.shutdown().expect("journal shutdown");
+    assert!(
+        st.records >= 2 * n,
+        "{backend}: journal wrote {} records",
+        st.records
+    );
+    let _ = std::fs::remove_dir_all(&jdir);
     let _ = std::fs::remove_file(&board);
     let mut l = board.into_os_string();
     l.push(".lock");

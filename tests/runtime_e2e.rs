@@ -1,8 +1,9 @@
 //! End-to-end over loopback, for both backends: clients write scripted FIX streams in random
 //! chunk sizes across several connections (acceptor and initiator sessions); the scoreboard file,
-//! read through `lpscore_shm::Scoreboard`, must hold exactly the rows the engine alone produces
-//! from the same bytes (replayed from the journal hand-off: capture time, session, bytes, in the
-//! order the hot thread saw them) - compared bit for bit, every row of the file. Then hostile
+//! read through `lpscore_shm::Scoreboard`, must hold exactly the rows that the replay of the
+//! group's real journal (segment files written by `lpscore::journal`, read back and replayed by
+//! `lpscore::journal::replay::Replayer`: messages and engine ticks, in the order the hot thread
+//! saw them) produces - compared bit for bit, every row of the file. Then hostile
 //! peers (disconnect mid-message, 1 byte per second, garbage flood, silence) next to a good
 //! session, and a bounded sustained-load run with VmRSS watched.
 //!
@@ -15,9 +16,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use lpscore::engine::synth::{LpTruth, SplitMix64, SynthConfig, fix_bytes, generate};
-use lpscore::engine::{Engine, EngineConfig, FixFeed, ShmSink, writer_options};
+use lpscore::engine::{EngineConfig, ShmSink, writer_options};
+use lpscore::journal::replay::{LatestSink, Replayer};
+use lpscore::journal::{self, DurabilityKind, JournalConfig, JournalHandle};
 use lpscore::runtime::config::{Backend, IdleConfig, IoConfig, SessionConfig};
-use lpscore::runtime::journal::{self, JournalConsumer, RecordKind};
 use lpscore::runtime::{GroupOptions, HotGroup, StatsSnapshot, spawn_group};
 use lpscore_shm::Scoreboard;
 
@@ -132,13 +134,21 @@ fn start(
     sessions: Vec<SessionConfig>,
     board: &Path,
     io: IoConfig,
-    journal_rx: bool,
-) -> (HotGroup, Option<JournalConsumer>) {
-    let (tx, rx) = if journal_rx {
-        let (t, r) = journal::channel(1 << 18, 64 << 20);
-        (Some(t), Some(r))
-    } else {
-        (None, None)
+    journal_dir: Option<&Path>,
+) -> (HotGroup, Option<JournalHandle>) {
+    let (tx, rx) = match journal_dir {
+        Some(dir) => {
+            let _ = std::fs::remove_dir_all(dir);
+            let (t, h) = journal::start(&JournalConfig {
+                dir: dir.to_path_buf(),
+                durability: DurabilityKind::None,
+                ring_bytes: 64 << 20,
+                ..JournalConfig::default()
+            })
+            .expect("journal");
+            (Some(t), Some(h))
+        }
+        None => (None, None),
     };
     let board = board.to_path_buf();
     let opts = GroupOptions {
@@ -232,8 +242,9 @@ fn e2e(backend: Backend) {
         listen: None,
         connect: Some(up_addr),
     });
-    let (g, rx) = start(backend, sessions, &board, io_cfg(), true);
-    let mut rx = rx.unwrap();
+    let jdir = tmp(&format!("e2e-{backend}-journal"));
+    let (g, jh) = start(backend, sessions, &board, io_cfg(), Some(&jdir));
+    let jh = jh.unwrap();
     let live = Scoreboard::open(&board).expect("scoreboard");
     let scripts: Vec<(Vec<u8>, usize)> = (1..=4).map(|k| script(k, 250)).collect();
     let total: usize = scripts.iter().map(|s| s.1).sum();
@@ -264,43 +275,12 @@ fn e2e(backend: Backend) {
         assert_eq!(s.frame_errors, 0, "{s:?}");
         assert_eq!(s.parse_errors, 0, "{s:?}");
     }
-    // The journal saw every message of every session, byte for byte, in order.
-    let mut recs = Vec::new();
-    while rx.pop(|r, b| recs.push((*r, b.to_vec()))) {}
-    let n_msgs = recs
-        .iter()
-        .filter(|(r, _)| r.kind == RecordKind::Message)
-        .count();
-    assert_eq!(n_msgs, total);
-    for (k, (bytes, _)) in scripts.iter().enumerate() {
-        let id = k as u32 + 1;
-        let got: Vec<u8> = recs
-            .iter()
-            .filter(|(r, _)| r.kind == RecordKind::Message && r.session == id)
-            .flat_map(|(_, b)| b.clone())
-            .collect();
-        assert!(
-            got == *bytes,
-            "session {id}: journaled bytes differ from the script"
-        );
-    }
-    // The engine alone, fed the same (capture time, session, bytes), into a second scoreboard.
-    let cfg = engine_cfg();
-    let w = lpscore_shm::Writer::create(&replay_board, &writer_options(&cfg)).unwrap();
-    let mut feed = FixFeed::new(Engine::new(cfg.clone(), ShmSink::new(w, &cfg)).unwrap());
-    // Messages and the live engine's ticks, in the hot thread's order.
-    for (r, b) in &recs {
-        match r.kind {
-            RecordKind::Message => feed.on_fix(r.capture_ns, r.session, b).unwrap(),
-            RecordKind::Tick => feed.engine.tick(r.capture_ns),
-        }
-    }
-    let replay = Scoreboard::open(&replay_board).unwrap();
-    let rows = assert_same_rows(&live, &replay);
-    assert!(rows > 10, "only {rows} rows have data");
+    // Stop the group (the engine is flushed, the scoreboard marked stopped), then the journal
+    // (its ring drained into the segments).
     let report = g.shutdown();
     assert!(report.error.is_none(), "{:?}", report.error);
-    assert_eq!(report.engine.events, feed.engine.counters().events);
+    assert_eq!(report.stats.io.journal_refused, 0);
+    assert_eq!(report.stats.io.journal_ticks_skipped, 0);
     // 4, plus the initiator's reconnects after its peer closed.
     assert!(report.stats.io.opened >= 4);
     // The scoreboard is marked stopped after a clean shutdown.
@@ -308,7 +288,55 @@ fn e2e(backend: Backend) {
         !live.staleness(Duration::from_secs(60)).is_live(),
         "scoreboard not marked stopped"
     );
-    drop((live, replay, feed));
+    let jst = jh.shutdown().expect("journal shutdown");
+    assert!(jst.records as usize > total, "messages and ticks: {jst:?}");
+    // The journal files hold every message of every session, byte for byte, in order, with the
+    // runtime's per-session sequence numbers 1, 2, ...
+    let segs: Vec<PathBuf> = journal::list_segments(&jdir)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.path)
+        .collect();
+    let mut per_session: Vec<(Vec<u8>, u64)> = vec![(Vec::new(), 0); 5];
+    let rep = journal::scan_segments(&segs, |_, _, r| {
+        let (bytes, last) = &mut per_session[r.session as usize];
+        assert_eq!(r.seq, *last + 1, "session {} seq", r.session);
+        *last = r.seq;
+        bytes.extend_from_slice(r.bytes);
+    })
+    .unwrap();
+    assert_eq!(rep.records as usize, total);
+    assert!(
+        rep.ticks > 0,
+        "the live engine ticked; the journal has no tick"
+    );
+    assert!(rep.torn.is_none());
+    for (k, (bytes, _)) in scripts.iter().enumerate() {
+        let id = k + 1;
+        assert!(
+            per_session[id].0 == *bytes,
+            "session {id}: journaled bytes differ from the script"
+        );
+    }
+    // The journal directory replayed by the replay code path (`lpscore replay`), into a second
+    // scoreboard: the same rows, bit for bit.
+    let cfg = engine_cfg();
+    let w = lpscore_shm::Writer::create(&replay_board, &writer_options(&cfg)).unwrap();
+    let sink = LatestSink {
+        shm: Some(ShmSink::new(w, &cfg)),
+        ..LatestSink::default()
+    };
+    let mut rp = Replayer::new(cfg, sink).unwrap();
+    rp.replay_path(&jdir, &mut |_, _| {}).expect("replay");
+    rp.finish();
+    assert_eq!(rp.stats.ticks, rep.ticks);
+    assert_eq!(rp.stats.malformed, 0);
+    let replay = Scoreboard::open(&replay_board).unwrap();
+    let rows = assert_same_rows(&live, &replay);
+    assert!(rows > 10, "only {rows} rows have data");
+    assert_eq!(report.engine.events, rp.feed.engine.counters().events);
+    drop((live, replay, rp));
+    let _ = std::fs::remove_dir_all(&jdir);
     cleanup(&board);
     cleanup(&replay_board);
 }
@@ -331,8 +359,9 @@ fn hostile(backend: Backend) {
         silent_timeout_ms: 400,
         ..io_cfg()
     };
-    let (g, rx) = start(backend, sessions, &board, io, true);
-    let mut rx = rx.unwrap();
+    let jdir = tmp(&format!("hostile-{backend}-journal"));
+    let (g, jh) = start(backend, sessions, &board, io, Some(&jdir));
+    let jh = jh.unwrap();
     let (good, n_good) = script(7, 200);
     let (other, _) = script(8, 20);
     // Message boundaries of `other`, to cut one in the middle.
@@ -409,17 +438,25 @@ fn hostile(backend: Backend) {
         .unwrap();
     assert_eq!(silent.read(&mut [0u8; 16]).unwrap_or(0), 0);
     // The good session's bytes reached the engine whole and in order.
-    let (good, _) = script(7, 200);
-    let mut got = Vec::new();
-    while rx.pop(|r, b| {
-        if r.kind == RecordKind::Message && r.session == 1 {
-            got.extend_from_slice(b)
-        }
-    }) {}
-    assert!(got == good, "good session's bytes differ");
     let report = g.shutdown();
     assert!(report.error.is_none(), "{:?}", report.error);
+    jh.shutdown().expect("journal shutdown");
+    let (good, _) = script(7, 200);
+    let segs: Vec<PathBuf> = journal::list_segments(&jdir)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.path)
+        .collect();
+    let mut got = Vec::new();
+    journal::scan_segments(&segs, |_, _, r| {
+        if r.session == 1 {
+            got.extend_from_slice(r.bytes)
+        }
+    })
+    .unwrap();
+    assert!(got == good, "good session's bytes differ");
     cleanup(&board);
+    let _ = std::fs::remove_dir_all(&jdir);
 }
 
 #[test]
@@ -444,7 +481,7 @@ fn vm_rss_kib() -> u64 {
 fn soak(backend: Backend) {
     let _g = lock();
     let board = tmp(&format!("soak-{backend}"));
-    let (g, _) = start(backend, vec![acceptor(1)], &board, io_cfg(), false);
+    let (g, _) = start(backend, vec![acceptor(1)], &board, io_cfg(), None);
     let (ring, ranges) = lpscore::fix::testkit::execution_report_ring(4096, 3);
     let n_per = ranges.len() as u64;
     let addr = g.addr_of(1).unwrap();

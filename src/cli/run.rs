@@ -1,8 +1,10 @@
 //! `lpscore run --config FILE [--check]`: the appliance. One pinned hot thread per `[[group]]`
-//! (sockets -> framing -> journal hand-off -> engine -> scoreboard), a journal writer thread per
-//! group, and this thread as the control thread: it waits for SIGINT/SIGTERM (a second one exits
-//! at once), then stops every group cleanly (connections closed, journal drained and flushed,
-//! scoreboard marked stopped).
+//! (sockets -> framing -> `journal::JournalProducer::append` -> engine -> scoreboard), with
+//! `[journal] enabled` one journal thread per group (`lpscore::journal::start`: recovery, then
+//! segments in `journal.dir`, or `journal.dir/group-G` with several groups), and this thread as
+//! the control thread: it waits for SIGINT/SIGTERM (a second one exits at once), then stops every
+//! group cleanly (connections closed, engine flushed, scoreboard marked stopped), then every
+//! journal (ring drained, synced per the durability policy).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,8 +13,8 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::engine::{ShmSink, writer_options};
+use crate::journal::{self, JournalHandle};
 use crate::runtime::config::{Backend, RuntimeConfig};
-use crate::runtime::journal::{self, CountingJournal};
 use crate::runtime::{GroupOptions, HotGroup, signals, spawn_group};
 
 #[derive(Debug, Args)]
@@ -61,7 +63,16 @@ pub fn run(args: &RunArgs) -> ExitCode {
             cfg.groups.len(),
             sessions,
             if cfg.idle.enabled { "on" } else { "off" },
-            if cfg.journal.enabled { "on" } else { "off" },
+            if cfg.journal.enabled {
+                format!(
+                    "on ({}, durability {:?}, backend {:?})",
+                    cfg.journal.dir.display(),
+                    cfg.journal.durability,
+                    cfg.journal.backend
+                )
+            } else {
+                "off".into()
+            },
         );
         for (g, grp) in cfg.groups.iter().enumerate() {
             println!(
@@ -86,33 +97,34 @@ pub fn run(args: &RunArgs) -> ExitCode {
         return ExitCode::from(1);
     }
     let mut groups: Vec<HotGroup> = Vec::new();
-    let mut journals = Vec::new();
+    let mut journals: Vec<(usize, JournalHandle)> = Vec::new();
     for (g, grp) in cfg.groups.iter().enumerate() {
-        let (tx, rx) = if cfg.journal.enabled {
-            let (t, r) = journal::channel(cfg.journal.records, cfg.journal.bytes);
-            (Some(t), Some(r))
-        } else {
-            (None, None)
-        };
-        if let Some(rx) = rx {
-            let core = cfg.journal.core;
-            let h = std::thread::Builder::new()
-                .name(format!("lpscore-journal-{g}"))
-                .spawn(move || {
-                    if let Some(c) = core {
-                        core_affinity::set_for_current(core_affinity::CoreId { id: c });
-                    }
-                    // The journal module's file writer plugs in here (JournalSink).
-                    journal::drain(rx, CountingJournal::default())
-                });
-            match h {
-                Ok(h) => journals.push(h),
+        let producer = if cfg.journal.enabled {
+            let jc = journal::JournalConfig {
+                dir: cfg.journal_dir_of(g),
+                ..cfg.journal.clone()
+            };
+            match journal::start(&jc) {
+                Ok((p, h)) => {
+                    tracing::info!(
+                        group = g,
+                        dir = %jc.dir.display(),
+                        durability = ?jc.durability(),
+                        recovered_records = h.recovery().records,
+                        "journal started"
+                    );
+                    journals.push((g, h));
+                    Some(p)
+                }
                 Err(e) => {
-                    eprintln!("lpscore run: cannot start the journal thread: {e}");
+                    eprintln!("lpscore run: group {g}: cannot start the journal: {e}");
+                    stop_all(groups, journals);
                     return ExitCode::from(1);
                 }
             }
-        }
+        } else {
+            None
+        };
         let path = cfg.scoreboard_of(g);
         let opts = GroupOptions {
             name: format!("lpscore-hot-{g}"),
@@ -134,7 +146,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
                 })?;
                 Ok(ShmSink::new(w, ec))
             },
-            tx,
+            producer,
         );
         match started {
             Ok(h) => {
@@ -145,9 +157,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             }
             Err(e) => {
                 eprintln!("lpscore run: group {g}: {e}");
-                for h in groups {
-                    h.shutdown();
-                }
+                stop_all(groups, journals);
                 return ExitCode::from(1);
             }
         }
@@ -181,18 +191,50 @@ pub fn run(args: &RunArgs) -> ExitCode {
             frame_errors = r.stats.sessions.iter().map(|s| s.frame_errors).sum::<u64>(),
             parse_errors = r.feed.parse_errors,
             enobufs = r.stats.io.enobufs,
-            journal_dropped = r.stats.io.journal_dropped,
+            journal_refused = r.stats.io.journal_refused,
+            journal_ticks_skipped = r.stats.io.journal_ticks_skipped,
             "group stopped"
         );
+        for s in r.stats.sessions.iter().filter(|s| s.journal_refused > 0) {
+            eprintln!(
+                "lpscore run: group {i}: session {}: {} message(s) scored but refused by the \
+                 journal (session stalled)",
+                s.id, s.journal_refused
+            );
+        }
     }
-    for j in journals {
-        if let Ok(c) = j.join() {
-            tracing::info!(messages = c.messages, bytes = c.bytes, "journal flushed");
+    // The hot threads (the producers) are gone: drain, sync and join every journal thread.
+    for (g, h) in journals {
+        match h.shutdown() {
+            Ok(st) => tracing::info!(
+                group = g,
+                records = st.records,
+                bytes = st.bytes,
+                syncs = st.syncs,
+                segments = st.segments,
+                "journal flushed"
+            ),
+            Err(e) => {
+                eprintln!("lpscore run: group {g}: journal: {e}");
+                failed = true;
+            }
         }
     }
     if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Stops the groups started so far, then their journals (start-up failure path).
+fn stop_all(groups: Vec<HotGroup>, journals: Vec<(usize, JournalHandle)>) {
+    for h in groups {
+        h.shutdown();
+    }
+    for (g, h) in journals {
+        if let Err(e) = h.shutdown() {
+            eprintln!("lpscore run: group {g}: journal: {e}");
+        }
     }
 }

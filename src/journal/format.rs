@@ -16,10 +16,12 @@
 //!  4 len          u32  payload length (<= MAX_RECORD_LEN)
 //!  8 ts_ns        u64  capture timestamp, ns since the Unix epoch
 //! 16 session      u32  session index
-//! 20 flags        u32  0 (reserved)
-//! 24 seq          u64  the message's MsgSeqNum (34)
+//! 20 flags        u32  0: a FIX message; FLAG_TICK: an engine tick (len 0, session 0, seq 0)
+//! 24 seq          u64  the message's sequence number
 //! 32 payload      len bytes: the raw FIX message as received
 //! ```
+//! Any other flag value is corruption. Journals written before ticks existed (flags always 0)
+//! read unchanged.
 //! The record header has the same layout in the hand-off ring (with `crc` = 0: the journal
 //! thread computes it), so the writer copies and checksums, nothing else.
 use std::fmt;
@@ -37,6 +39,9 @@ pub const FILE_HEADER_LEN: usize = 64;
 pub const RECORD_HEADER_LEN: usize = 32;
 /// Largest payload accepted (a larger length field is corruption).
 pub const MAX_RECORD_LEN: usize = 1 << 20;
+/// Record flag: the hot thread called `Engine::tick(ts_ns)` here (no payload). A replay that
+/// ticks at the same points between the same messages reproduces the live rows bit for bit.
+pub const FLAG_TICK: u32 = 1;
 /// Segment file name prefix and extension: `journal-0000000042.lpj`.
 pub const SEGMENT_PREFIX: &str = "journal-";
 /// Segment file extension.
@@ -140,14 +145,27 @@ pub enum HeaderProblem {
     Checksum,
 }
 
-/// Encodes a record header (crc 0) into `out[..32]`.
+/// Encodes a message record header (crc 0, flags 0) into `out[..32]`.
 #[inline]
 pub fn encode_record_header(out: &mut [u8], len: u32, ts_ns: u64, session: u32, seq: u64) {
+    encode_record_header_flags(out, len, ts_ns, session, seq, 0);
+}
+
+/// Encodes a record header with `flags` (0 or [`FLAG_TICK`]; crc 0) into `out[..32]`.
+#[inline]
+pub fn encode_record_header_flags(
+    out: &mut [u8],
+    len: u32,
+    ts_ns: u64,
+    session: u32,
+    seq: u64,
+    flags: u32,
+) {
     out[0..4].copy_from_slice(&0u32.to_le_bytes());
     out[4..8].copy_from_slice(&len.to_le_bytes());
     out[8..16].copy_from_slice(&ts_ns.to_le_bytes());
     out[16..20].copy_from_slice(&session.to_le_bytes());
-    out[20..24].copy_from_slice(&0u32.to_le_bytes());
+    out[20..24].copy_from_slice(&flags.to_le_bytes());
     out[24..32].copy_from_slice(&seq.to_le_bytes());
 }
 
@@ -169,6 +187,18 @@ pub struct Record<'a> {
     pub seq: u64,
     /// The raw message.
     pub bytes: &'a [u8],
+}
+
+/// One journal entry: a FIX message record or an engine tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry<'a> {
+    /// A message record (flags 0).
+    Message(Record<'a>),
+    /// An engine tick at `ts_ns` (flags [`FLAG_TICK`]).
+    Tick {
+        /// The tick's timestamp (the capture clock of the hot thread).
+        ts_ns: u64,
+    },
 }
 
 /// A journal problem, naming the file and the offset.
@@ -359,10 +389,24 @@ impl<'a> RecordIter<'a> {
     }
 }
 
+/// Message records only: ticks are skipped (use [`RecordIter::next_entry`] to see them).
 impl<'a> Iterator for RecordIter<'a> {
     type Item = Result<(u64, Record<'a>), JournalError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.next_entry()? {
+                Ok((_, Entry::Tick { .. })) => continue,
+                Ok((off, Entry::Message(r))) => return Some(Ok((off, r))),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+impl<'a> RecordIter<'a> {
+    /// The next entry (message or tick) with its offset, then at most one error, then `None`.
+    pub fn next_entry(&mut self) -> Option<Result<(u64, Entry<'a>), JournalError>> {
         if self.done || self.pos >= self.data.len() {
             return None;
         }
@@ -395,14 +439,18 @@ impl<'a> Iterator for RecordIter<'a> {
             }
             return Some(Err(self.corrupt("checksum mismatch")));
         }
-        if le32(&rest[20..24]) != 0 {
-            return Some(Err(self.corrupt("unknown record flags")));
-        }
-        let r = Record {
-            ts_ns: le64(&rest[8..16]),
-            session: le32(&rest[16..20]),
-            seq: le64(&rest[24..32]),
-            bytes: &rest[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len],
+        let r = match le32(&rest[20..24]) {
+            0 => Entry::Message(Record {
+                ts_ns: le64(&rest[8..16]),
+                session: le32(&rest[16..20]),
+                seq: le64(&rest[24..32]),
+                bytes: &rest[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len],
+            }),
+            FLAG_TICK if len == 0 => Entry::Tick {
+                ts_ns: le64(&rest[8..16]),
+            },
+            FLAG_TICK => return Some(Err(self.corrupt("tick record with a payload"))),
+            _ => return Some(Err(self.corrupt("unknown record flags"))),
         };
         let off = self.pos as u64;
         self.pos += size.min(rest.len());
@@ -479,6 +527,20 @@ mod tests {
                 bytes: b"bbbbbb"
             }
         );
+        // A tick between records: skipped by the iterator, seen by next_entry.
+        let mut t = seg.clone();
+        let start = t.len();
+        t.resize(start + RECORD_HEADER_LEN, 0);
+        encode_record_header_flags(&mut t[start..], 0, 77, 0, 0, FLAG_TICK);
+        seal_record(&mut t[start..]);
+        let (_, it) = RecordIter::new(&t, "x").unwrap();
+        assert_eq!(it.filter(|r| r.is_ok()).count(), 3);
+        let (_, mut it) = RecordIter::new(&t, "x").unwrap();
+        let mut last = None;
+        while let Some(e) = it.next_entry() {
+            last = Some(e.unwrap().1);
+        }
+        assert_eq!(last, Some(Entry::Tick { ts_ns: 77 }));
         // Cut in the last record: torn.
         let (_, it) = RecordIter::new(&seg[..seg.len() - 4], "x").unwrap();
         let last = it.last().unwrap();

@@ -28,8 +28,12 @@ pub mod ring;
 mod uring;
 pub mod writer;
 
-pub use format::{FileHeader, JournalError, Record, RecordIter, record_size, segment_name};
-pub use reader::{RecoveryReport, ScanReport, SegmentFile, list_segments, recover, scan_segments};
+pub use format::{
+    Entry, FLAG_TICK, FileHeader, JournalError, Record, RecordIter, record_size, segment_name,
+};
+pub use reader::{
+    RecoveryReport, ScanReport, SegmentFile, list_segments, recover, scan_entries, scan_segments,
+};
 pub use ring::{AppendError, JournalProducer, ProducerCounters, Watermarks};
 pub use writer::{
     Backend, Durability, DurabilityKind, JournalConfig, JournalHandle, WriterStats, start,

@@ -2,7 +2,7 @@
 use std::path::{Path, PathBuf};
 
 use super::format::{
-    FILE_HEADER_LEN, FileHeader, JournalError, MAGIC, Record, RecordIter, parse_segment_name,
+    Entry, FILE_HEADER_LEN, FileHeader, JournalError, MAGIC, Record, RecordIter, parse_segment_name,
 };
 
 /// A segment file found in a journal directory.
@@ -48,8 +48,10 @@ pub fn looks_like_journal(data: &[u8]) -> bool {
 pub struct ScanReport {
     /// Segments read.
     pub segments: u64,
-    /// Good records.
+    /// Good message records.
     pub records: u64,
+    /// Good tick records (not counted in `records`).
+    pub ticks: u64,
     /// Payload bytes of the good records.
     pub payload_bytes: u64,
     /// A torn final record: (segment, offset of the torn record, file length).
@@ -73,6 +75,18 @@ pub fn scan_segments<F>(paths: &[PathBuf], mut f: F) -> Result<ScanReport, Journ
 where
     F: FnMut(&Path, u64, &Record<'_>),
 {
+    scan_entries(paths, |p, off, e| {
+        if let Entry::Message(r) = e {
+            f(p, off, r);
+        }
+    })
+}
+
+/// [`scan_segments`] that also delivers tick records ([`Entry::Tick`]), in journal order.
+pub fn scan_entries<F>(paths: &[PathBuf], mut f: F) -> Result<ScanReport, JournalError>
+where
+    F: FnMut(&Path, u64, &Entry<'_>),
+{
     let mut rep = ScanReport::default();
     for (i, p) in paths.iter().enumerate() {
         let last = i + 1 == paths.len();
@@ -86,13 +100,17 @@ where
         }
         let (_h, mut it) = RecordIter::new(&data, p)?;
         rep.segments += 1;
-        for r in &mut it {
+        while let Some(r) = it.next_entry() {
             match r {
-                Ok((off, rec)) => {
+                Ok((off, Entry::Message(rec))) => {
                     rep.records += 1;
                     rep.payload_bytes += rec.bytes.len() as u64;
                     note_seq(&mut rep.last_seq, rec.session, rec.seq);
-                    f(p, off, &rec);
+                    f(p, off, &Entry::Message(rec));
+                }
+                Ok((off, tick)) => {
+                    rep.ticks += 1;
+                    f(p, off, &tick);
                 }
                 Err(JournalError::TornTail {
                     path,

@@ -24,8 +24,8 @@ use crate::kpi::RowKey;
 use crate::publish::{RowSink, RowValues};
 use crate::score::N_WEIGHTS;
 
-use super::format::{JournalError, Record};
-use super::reader::{list_segments, looks_like_journal, scan_segments};
+use super::format::{Entry, JournalError};
+use super::reader::{list_segments, looks_like_journal, scan_entries};
 
 /// The input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +144,8 @@ pub struct ReplayStats {
     pub torn: Vec<(PathBuf, u64)>,
     /// Event-time snapshots emitted (`--every`).
     pub snapshots: u64,
+    /// Journal tick records replayed (`Engine::tick` at the live tick's time).
+    pub ticks: u64,
 }
 
 /// A [`RowSink`] that keeps the latest row per key (and the names), optionally forwarding
@@ -538,7 +540,17 @@ impl Replayer {
         snap: &mut SnapshotFn<'_>,
     ) -> Result<(), JournalError> {
         let mut bad: Vec<(PathBuf, u64, String)> = Vec::new();
-        let res = scan_segments(paths, |p, off, r: &Record<'_>| {
+        let res = scan_entries(paths, |p, off, e: &Entry<'_>| {
+            let r = match e {
+                Entry::Message(r) => r,
+                Entry::Tick { ts_ns } => {
+                    // The live hot thread ticked the engine here: tick at the same point.
+                    self.boundaries(*ts_ns, snap);
+                    self.feed.engine.tick(*ts_ns);
+                    self.stats.ticks += 1;
+                    return;
+                }
+            };
             self.stats.lines += 1;
             self.stats.bytes += r.bytes.len() as u64;
             self.boundaries(r.ts_ns, snap);

@@ -11,7 +11,10 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::format::{MAX_RECORD_LEN, RECORD_HEADER_LEN, Record, encode_record_header};
+use super::format::{
+    FLAG_TICK, MAX_RECORD_LEN, RECORD_HEADER_LEN, Record, encode_record_header,
+    encode_record_header_flags,
+};
 
 /// State shared by the producer, the journal thread and every watermark reader.
 #[derive(Debug)]
@@ -169,6 +172,10 @@ pub struct ProducerCounters {
     pub stalled: u64,
     /// Other refusals (too large, bad session).
     pub rejected: u64,
+    /// Tick records handed over (also in `appended` and `bytes`).
+    pub ticks: u64,
+    /// Tick records refused (ring full or writer failed; also in `ring_full` / `writer_failed`).
+    pub ticks_refused: u64,
 }
 
 /// The hot thread's end of the journal: `append` never blocks and never allocates.
@@ -248,6 +255,43 @@ impl JournalProducer {
         Ok(())
     }
 
+    /// Hands over an engine tick at `ts_ns` (a [`FLAG_TICK`] record: no payload, no session, no
+    /// watermark). Never blocks or allocates. A refusal (`RingFull`, `WriterFailed`) stalls no
+    /// session: the caller decides (the runtime skips that engine tick, so the journal still
+    /// reproduces the live rows).
+    #[inline]
+    pub fn append_tick(&mut self, ts_ns: u64) -> Result<(), AppendError> {
+        if self.shared.failed.load(Ordering::Relaxed) {
+            self.counters.writer_failed += 1;
+            self.counters.ticks_refused += 1;
+            return Err(AppendError::WriterFailed);
+        }
+        let free = self.ring.slots();
+        if free < RECORD_HEADER_LEN {
+            self.counters.ring_full += 1;
+            self.counters.ticks_refused += 1;
+            return Err(AppendError::RingFull {
+                needed: RECORD_HEADER_LEN,
+                free,
+            });
+        }
+        let mut h = [0u8; RECORD_HEADER_LEN];
+        encode_record_header_flags(&mut h, 0, ts_ns, 0, 0, FLAG_TICK);
+        if self.ring.push_entire_slice(&h).is_err() {
+            // Unreachable by the check above.
+            self.counters.ring_full += 1;
+            self.counters.ticks_refused += 1;
+            return Err(AppendError::RingFull {
+                needed: RECORD_HEADER_LEN,
+                free,
+            });
+        }
+        self.counters.appended += 1;
+        self.counters.ticks += 1;
+        self.counters.bytes += RECORD_HEADER_LEN as u64;
+        Ok(())
+    }
+
     /// Clears a session's stall after the session layer has re-synchronised (e.g. a resend
     /// request will bring the refused messages again).
     pub fn resume(&mut self, session: u32) {
@@ -276,5 +320,38 @@ impl JournalProducer {
     /// Free bytes in the ring.
     pub fn free(&self) -> usize {
         self.ring.slots()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_tick_stalls_no_session() {
+        // No journal thread: nothing drains the 64-byte ring.
+        let (prod, _cons) = rtrb::RingBuffer::<u8>::new(64);
+        let mut p = JournalProducer::new(prod, Shared::new(4, &[]));
+        p.append(&Record {
+            ts_ns: 1,
+            session: 1,
+            seq: 1,
+            bytes: &[7u8; 28],
+        })
+        .unwrap();
+        assert_eq!(
+            p.append_tick(2),
+            Err(AppendError::RingFull {
+                needed: RECORD_HEADER_LEN,
+                free: 4
+            })
+        );
+        let c = p.counters();
+        assert_eq!((c.ticks, c.ticks_refused, c.ring_full), (0, 1, 1));
+        assert!(!p.is_stalled(0) && !p.is_stalled(1));
+        // A failed writer refuses ticks as such.
+        p.shared.failed.store(true, Ordering::Release);
+        assert_eq!(p.append_tick(3), Err(AppendError::WriterFailed));
+        assert_eq!(p.counters().ticks_refused, 2);
     }
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::format::{
-    FORMAT_VERSION, FileHeader, JournalError, RECORD_HEADER_LEN, le32, le64, record_size,
-    seal_record, segment_name,
+    FLAG_TICK, FORMAT_VERSION, FileHeader, JournalError, RECORD_HEADER_LEN, le32, le64,
+    record_size, seal_record, segment_name,
 };
 use super::reader::{RecoveryReport, recover};
 use super::ring::{JournalProducer, Shared, Watermarks};
@@ -71,6 +71,11 @@ pub enum Backend {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JournalConfig {
+    /// `lpscore run`: journal every framed message and tick of every group (default false: a
+    /// journal needs a `dir` chosen for it). [`start`] itself ignores it.
+    pub enabled: bool,
+    /// Core to pin the journal thread to (none: unpinned).
+    pub core: Option<usize>,
     /// Directory of the segment files.
     pub dir: PathBuf,
     /// `none`, `group` (default) or `per_record`.
@@ -95,6 +100,8 @@ pub struct JournalConfig {
 impl Default for JournalConfig {
     fn default() -> Self {
         Self {
+            enabled: false,
+            core: None,
             dir: PathBuf::from("/var/lib/lpscore/journal"),
             durability: DurabilityKind::Group,
             group_commit_us: 2_000,
@@ -250,9 +257,15 @@ pub fn start(cfg: &JournalConfig) -> Result<(JournalProducer, JournalHandle), Jo
         is_touched: vec![false; shared.watermarks.len()],
         unsynced_since: None,
     };
+    let core = cfg.core;
     let thread = std::thread::Builder::new()
         .name("lpscore-journal".into())
         .spawn(move || {
+            if let Some(c) = core {
+                if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
+                    tracing::warn!(core = c, "journal thread: cannot pin to the core; unpinned");
+                }
+            }
             let r = w.run();
             if let Err(e) = &r {
                 // Loud: the session layer stops advancing from here on.
@@ -387,6 +400,7 @@ impl Thread {
         let ts = le64(&h[8..16]);
         let session = le32(&h[16..20]);
         let seq = le64(&h[24..32]);
+        let is_tick = le32(&h[20..24]) & FLAG_TICK != 0;
         let total = RECORD_HEADER_LEN + len;
         if avail < total && self.ring.slots() < total {
             return Ok(false);
@@ -410,7 +424,8 @@ impl Thread {
             seg.has_records = true;
         }
         self.shared.records.fetch_add(1, Ordering::Relaxed);
-        if let Some(p) = self.pending.get_mut(session as usize) {
+        // A tick carries no session: no watermark moves for it.
+        if let Some(p) = self.pending.get_mut(session as usize).filter(|_| !is_tick) {
             *p = seq;
             if !self.is_touched[session as usize] {
                 self.is_touched[session as usize] = true;

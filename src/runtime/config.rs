@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::engine::EngineConfig;
+use crate::journal::JournalConfig;
 
 /// Which socket backend the hot threads run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -128,31 +129,6 @@ pub struct GroupConfig {
     pub scoreboard: Option<PathBuf>,
 }
 
-/// Hand-off ring to the journal writer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct JournalConfig {
-    /// Hand every message to the journal writer thread.
-    pub enabled: bool,
-    /// Records in the ring.
-    pub records: usize,
-    /// Bytes in the ring.
-    pub bytes: usize,
-    /// Core of the journal writer thread (none: unpinned).
-    pub core: Option<usize>,
-}
-
-impl Default for JournalConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            records: 1 << 16,
-            bytes: 16 << 20,
-            core: None,
-        }
-    }
-}
-
 /// Connection and buffer limits per hot thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -206,7 +182,8 @@ pub struct RuntimeConfig {
     /// Limits.
     #[serde(default)]
     pub io: IoConfig,
-    /// Journal hand-off.
+    /// The journal (`[journal]`: `enabled`, `core` and the journal module's settings, see
+    /// [`JournalConfig`] and docs/journal.md).
     #[serde(default)]
     pub journal: JournalConfig,
     /// Hot threads.
@@ -376,13 +353,50 @@ impl RuntimeConfig {
         if self.idle.enabled && self.idle.wait_us == 0 {
             return Err(err("idle.wait_us", "must be positive when idle.enabled"));
         }
-        if self.journal.enabled && (self.journal.records < 2 || self.journal.bytes < 4096) {
-            return Err(err("journal", "records must be >= 2 and bytes >= 4096"));
+        if self.journal.enabled {
+            let j = &self.journal;
+            if j.ring_bytes < 4096 {
+                return Err(err("journal.ring_bytes", "must be at least 4096"));
+            }
+            if j.dir.as_os_str().is_empty() {
+                return Err(err("journal.dir", "set the journal directory"));
+            }
+            if let Some(c) = j.core {
+                if ncores > 0 && c >= ncores {
+                    return Err(err(
+                        "journal.core",
+                        format!("core {c} does not exist on this machine ({ncores} cores)"),
+                    ));
+                }
+            }
+            for (g, grp) in self.groups.iter().enumerate() {
+                for (s, ses) in grp.sessions.iter().enumerate() {
+                    if ses.id >= j.max_sessions {
+                        return Err(err(
+                            format!("group[{g}].sessions[{s}].id"),
+                            format!(
+                                "session id {} is not below journal.max_sessions ({}): raise                                  journal.max_sessions",
+                                ses.id, j.max_sessions
+                            ),
+                        ));
+                    }
+                }
+            }
         }
         self.engine
             .validate()
             .map_err(|e| err("engine", e.0.to_string()))?;
         Ok(())
+    }
+
+    /// The journal directory of group `g`: `journal.dir` with one group, `journal.dir/group-G`
+    /// with several (a journal has exactly one producer).
+    pub fn journal_dir_of(&self, g: usize) -> PathBuf {
+        if self.groups.len() > 1 {
+            self.journal.dir.join(format!("group-{g}"))
+        } else {
+            self.journal.dir.clone()
+        }
     }
 
     /// The scoreboard path of group `g`.
@@ -443,5 +457,25 @@ mod tests {
         assert_eq!(e.field, "group[0].core");
         let e = RuntimeConfig::from_toml(&format!("{OK}\n[io]\nbuffers = 1000\n")).unwrap_err();
         assert_eq!(e.field, "io.buffers");
+        let j = "\n[journal]\nenabled = true\ndir = \"/tmp/j\"\nmax_sessions = 2\n";
+        let e = RuntimeConfig::from_toml(&format!("{OK}{j}")).unwrap_err();
+        assert_eq!(e.field, "group[0].sessions[1].id");
+    }
+
+    #[test]
+    fn journal_table_is_the_journal_modules_config() {
+        let j = "\n[journal]\nenabled = true\ncore = 0\ndir = \"/tmp/j\"\ndurability = \"none\"\n\
+                 ring_bytes = 65536\nbackend = \"write\"\n";
+        let c = RuntimeConfig::from_toml(&format!("{OK}{j}")).unwrap();
+        assert!(c.journal.enabled);
+        assert_eq!(c.journal.core, Some(0));
+        assert_eq!(c.journal.dir, PathBuf::from("/tmp/j"));
+        assert_eq!(c.journal.durability(), crate::journal::Durability::None);
+        assert_eq!(c.journal.ring_bytes, 65536);
+        assert_eq!(c.journal_dir_of(0), PathBuf::from("/tmp/j"));
+        let e = RuntimeConfig::from_toml(&format!("{OK}{j}records = 5\n")).unwrap_err();
+        assert!(e.to_string().contains("records"), "{e}");
+        // Off by default.
+        assert!(!RuntimeConfig::from_toml(OK).unwrap().journal.enabled);
     }
 }

@@ -5,7 +5,7 @@
 //! caller                        hot thread (pinned)
 //! bind listeners  ──spawn──▶    pin core, make sink, Engine::new, warm framers
 //!                               create the ring (io_uring) / nothing (busy-poll)
-//! wait for Ready  ◀──ready──    run the loop: recv -> framer -> journal rtrb -> engine -> shm
+//! wait for Ready  ◀──ready──    run the loop: recv -> framer -> journal::append -> engine -> shm
 //! HotGroup::stop  ──Control──▶  (crossbeam ArrayQueue, polled every tick)
 //! HotGroup::join  ◀──report──   close sockets, flush the engine, stop the sink
 //! ```
@@ -21,7 +21,7 @@ use crate::io::{self, IoError};
 
 use super::config::{Backend, Endpoint, IdleConfig, IoConfig, SessionConfig};
 use super::ingest::{GroupStats, HotSink, Ingest, StatsSnapshot};
-use super::journal::JournalProducer;
+use crate::journal::JournalProducer;
 
 /// A command for a hot thread (through its crossbeam `ArrayQueue`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -185,7 +185,9 @@ impl Drop for HotGroup {
 /// Binds the listeners now (errors name the session and address), then starts the hot thread,
 /// which pins itself, builds the sink with `make_sink` and the engine *on that thread*, sets up
 /// the backend (the io_uring ring is created there: SINGLE_ISSUER) and reports ready. Returns
-/// once the loop runs, or with the reason it could not start.
+/// once the loop runs, or with the reason it could not start. `journal`: the producer end of a
+/// [`crate::journal::start`]ed journal (one per group); every framed message and every engine
+/// tick is appended to it on the hot thread.
 pub fn spawn_group<S, F>(
     opts: GroupOptions,
     make_sink: F,

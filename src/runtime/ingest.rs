@@ -12,7 +12,7 @@ use crate::engine::{Counters, FeedCounters, FixFeed};
 use crate::fix::{FrameErrorKind, Framer, FramerConfig};
 use crate::publish::{MemorySink, NullSink, RowSink};
 
-use super::journal::JournalProducer;
+use crate::journal::{AppendError, JournalProducer, Record};
 
 /// A row sink the runtime can stop at shutdown (the scoreboard is marked STOPPED).
 pub trait HotSink: RowSink {
@@ -58,6 +58,11 @@ pub struct SessionCounters {
     pub parse_errors: u64,
     /// Connections that ended in the middle of a message.
     pub truncated: u64,
+    /// Messages scored but refused by the journal (ring full, writer failed, session stalled,
+    /// too large): see docs/journal.md, "Failure".
+    pub journal_refused: u64,
+    /// 1 while the journal has this session stalled (its durable watermark no longer moves).
+    pub journal_stalled: u64,
 }
 
 /// Counters of one hot thread (local copy; published to [`GroupStats`] once per batch).
@@ -87,16 +92,19 @@ pub struct LoopCounters {
     pub rearms: u64,
     /// Connect attempts that failed.
     pub connect_failures: u64,
-    /// Messages the journal ring had no room for.
-    pub journal_dropped: u64,
+    /// Messages refused by the journal, over all sessions (per session: `journal_refused`).
+    pub journal_refused: u64,
     /// Idle waits in the kernel (idle mode).
     pub idle_waits: u64,
     /// Engine ticks.
     pub ticks: u64,
+    /// Ticks not performed because the journal ring had no room for the tick record (the next
+    /// tick does their work; the journal still reproduces the live rows).
+    pub journal_ticks_skipped: u64,
 }
 
-const N_LOOP: usize = 15;
-const N_SESSION: usize = 6;
+const N_LOOP: usize = 16;
+const N_SESSION: usize = 8;
 
 impl LoopCounters {
     fn words(&self) -> [u64; N_LOOP] {
@@ -113,9 +121,10 @@ impl LoopCounters {
             self.cq_overflow,
             self.rearms,
             self.connect_failures,
-            self.journal_dropped,
+            self.journal_refused,
             self.idle_waits,
             self.ticks,
+            self.journal_ticks_skipped,
         ]
     }
     fn from_words(w: &[u64; N_LOOP]) -> Self {
@@ -132,9 +141,10 @@ impl LoopCounters {
             cq_overflow: w[9],
             rearms: w[10],
             connect_failures: w[11],
-            journal_dropped: w[12],
+            journal_refused: w[12],
             idle_waits: w[13],
             ticks: w[14],
+            journal_ticks_skipped: w[15],
         }
     }
 }
@@ -148,6 +158,8 @@ impl SessionCounters {
             self.frame_errors,
             self.parse_errors,
             self.truncated,
+            self.journal_refused,
+            self.journal_stalled,
         ]
     }
 }
@@ -217,6 +229,8 @@ impl GroupStats {
                     frame_errors: g(3),
                     parse_errors: g(4),
                     truncated: g(5),
+                    journal_refused: g(6),
+                    journal_stalled: g(7),
                 }
             })
             .collect();
@@ -408,9 +422,17 @@ impl<S: RowSink> Ingest<S> {
                 Ok(f) => {
                     sess.seq += 1;
                     sess.c.messages += 1;
+                    // Journal first, then score: a refused message is still scored (the live
+                    // rows must not depend on the disk), and the refusal is never silent.
                     if let Some(j) = journal.as_mut() {
-                        if !j.push(ts_ns, id, sess.seq, f.bytes) {
-                            counters.journal_dropped += 1;
+                        let rec = Record {
+                            ts_ns,
+                            session: id,
+                            seq: sess.seq,
+                            bytes: f.bytes,
+                        };
+                        if let Err(e) = j.append(&rec) {
+                            journal_refused(sess, counters, &e);
                         }
                     }
                     if feed.on_fix(ts_ns, id, f.bytes).is_err() {
@@ -423,15 +445,41 @@ impl<S: RowSink> Ingest<S> {
     }
 
     /// Ticks the engine at `ts_ns` (markouts, heartbeat, commands), journaling the tick first so
-    /// that a replay can tick at the same point.
+    /// that a replay ticks at the same point. When the journal ring has no room for the tick
+    /// record the engine tick is skipped (counted; the next tick does its work), so the journal
+    /// still reproduces the live rows; when the journal thread has failed, the engine ticks anyway
+    /// (every session is stalled by then).
     pub fn tick(&mut self, ts_ns: u64) {
         if let Some(j) = self.journal.as_mut() {
-            if !j.push_tick(ts_ns) {
-                self.counters.journal_dropped += 1;
+            if let Err(AppendError::RingFull { .. }) = j.append_tick(ts_ns) {
+                self.counters.journal_ticks_skipped += 1;
+                let n = self.counters.journal_ticks_skipped;
+                if n.is_power_of_two() {
+                    tracing::warn!(
+                        skipped = n,
+                        "journal ring full: engine tick skipped (journaled ticks and rows stay in step)"
+                    );
+                }
+                return;
             }
         }
         self.feed.engine.tick(ts_ns);
         self.counters.ticks += 1;
+    }
+
+    /// The journal producer (counters, stalls, `resume`), when journaling.
+    pub fn journal(&self) -> Option<&JournalProducer> {
+        self.journal.as_ref()
+    }
+
+    /// Clears the journal stall of session `id` (after the session layer re-synchronised).
+    pub fn resume_journal(&mut self, id: u32) {
+        if let Some(j) = self.journal.as_mut() {
+            j.resume(id);
+        }
+        if let Some(s) = self.sessions.iter_mut().find(|s| s.c.id == id) {
+            s.c.journal_stalled = 0;
+        }
     }
 
     /// Publishes the counters to the shared [`GroupStats`] (Relaxed stores).
@@ -460,6 +508,24 @@ impl<S: RowSink> Ingest<S> {
     }
 }
 
+/// Counts a journal refusal of a message of `sess` (scored anyway) and logs the session's move
+/// into the stalled state once (a stalled session's later refusals are only counted).
+#[cold]
+fn journal_refused(sess: &mut SessionState, counters: &mut LoopCounters, e: &AppendError) {
+    sess.c.journal_refused += 1;
+    counters.journal_refused += 1;
+    if sess.c.journal_stalled == 0 {
+        sess.c.journal_stalled = 1;
+        tracing::error!(
+            session = sess.c.id,
+            seq = sess.seq,
+            error = %e,
+            "journal refused a message: scored but not journaled; session stalled (its durable \
+             sequence number stops advancing)"
+        );
+    }
+}
+
 /// A framer whose reassembly buffer already has its largest capacity (a message prefix of the
 /// maximum length is fed and dropped once), so framing never allocates later.
 fn warmed_framer(cfg: FramerConfig) -> Framer {
@@ -473,4 +539,71 @@ fn warmed_framer(cfg: FramerConfig) -> Framer {
     }
     f.reset();
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Engine, EngineConfig};
+    use crate::journal::ring::Shared;
+
+    fn ingest(journal: Option<JournalProducer>) -> Ingest<NullSink> {
+        let feed = FixFeed::new(Engine::new(EngineConfig::default(), NullSink).unwrap());
+        let mut i = Ingest::new(
+            feed,
+            &[1, 2],
+            2,
+            4096,
+            journal,
+            Arc::new(GroupStats::new(&[1, 2])),
+        );
+        i.open(0, 0, 0);
+        i
+    }
+
+    #[test]
+    fn a_refused_message_is_scored_counted_and_stalls_its_session() {
+        let (ring, ranges) = crate::fix::testkit::execution_report_ring(4, 7);
+        // A 64-byte ring that nothing drains: no message fits, two ticks do.
+        let (prod, _cons) = rtrb::RingBuffer::<u8>::new(64);
+        let mut with = ingest(Some(JournalProducer::new(prod, Shared::new(4, &[]))));
+        let mut without = ingest(None);
+        for ing in [&mut with, &mut without] {
+            ing.on_bytes(0, 1_000, &ring);
+            for t in 0..3 {
+                ing.tick(2_000 + t);
+            }
+            ing.publish_stats();
+        }
+        // Scored all the same.
+        assert_eq!(with.feed.counters, without.feed.counters);
+        assert_eq!(
+            with.feed.engine.counters().events,
+            without.feed.engine.counters().events
+        );
+        let st = with.shared().snapshot();
+        let s1 = st.session(1).unwrap();
+        assert_eq!(s1.messages, ranges.len() as u64);
+        assert_eq!(s1.journal_refused, ranges.len() as u64);
+        assert_eq!(s1.journal_stalled, 1);
+        assert_eq!(st.session(2).unwrap().journal_stalled, 0);
+        assert_eq!(st.io.journal_refused, ranges.len() as u64);
+        let j = with.journal().unwrap();
+        assert!(j.is_stalled(1) && !j.is_stalled(2));
+        assert_eq!(
+            j.counters().ring_full,
+            2,
+            "the first message and the third tick"
+        );
+        assert_eq!(j.counters().stalled, ranges.len() as u64 - 1);
+        // Two ticks journaled and performed, the third skipped (not performed).
+        assert_eq!((st.io.ticks, st.io.journal_ticks_skipped), (2, 1));
+        with.resume_journal(1);
+        assert!(!with.journal().unwrap().is_stalled(1));
+        with.publish_stats();
+        assert_eq!(
+            with.shared().snapshot().session(1).unwrap().journal_stalled,
+            0
+        );
+    }
 }

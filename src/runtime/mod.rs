@@ -3,7 +3,6 @@ pub mod clock;
 pub mod config;
 pub mod group;
 pub mod ingest;
-pub mod journal;
 pub mod signals;
 
 pub use config::{Backend, RuntimeConfig};
