@@ -2,7 +2,7 @@
 //! ExecutionReports (per message), with the naive split-into-a-Vec parser as the baseline in the
 //! same run. The pinned harness with the QuickFIX baseline is `bench/src/bin/fix_parse.rs`.
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use lpscore::fix::{Encoder, ExecutionReport, Framer, FramerConfig, Parser};
+use lpscore::fix::{Encoder, ExecutionReport, Framer, FramerConfig, Parser, Typed};
 use std::hint::black_box;
 
 const RING: usize = 4096;
@@ -36,6 +36,22 @@ fn bench(c: &mut Criterion) {
                 let m = parser.parse_frame(f).unwrap();
                 let er = ExecutionReport::from_message(&m).unwrap();
                 acc = acc.wrapping_add(er.last_px.map_or(0, |p| p.0) ^ er.cum_qty.0);
+            }
+            acc
+        })
+    });
+    // The engine glue's path: the same, through `Message::typed()`.
+    g.bench_function("ours_frame_parse_typed_ring", |b| {
+        let mut framer = Framer::new(cfg);
+        let mut parser = Parser::new(cfg);
+        b.iter(|| {
+            let mut acc = 0i64;
+            let mut frames = framer.feed(black_box(&stream));
+            while let Some(Ok(f)) = frames.next_frame() {
+                let m = parser.parse_frame(f).unwrap();
+                if let Typed::ExecutionReport(er) = m.typed().unwrap() {
+                    acc = acc.wrapping_add(er.last_px.map_or(0, |p| p.0) ^ er.cum_qty.0);
+                }
             }
             acc
         })

@@ -109,9 +109,12 @@ fn parse_tag(bytes: &[u8], p: usize, end: usize) -> Option<(u32, usize)> {
         if nd != 0 {
             let n = nd.trailing_zeros() / 8; // index of the first non-digit byte
             let eq = p + n as usize;
-            if n == 0 || (x >> (8 * n)) as u8 != b'=' || x as u8 == b'0' || eq >= end {
+            // (No `eq < end` test: `end` is the first delimiter at or after `p`, and the bytes
+            // before a '=' found here are digits, so `eq < end` holds.)
+            if n == 0 || (x >> (8 * n)) as u8 != b'=' || x as u8 == b'0' {
                 return None;
             }
+            debug_assert!(eq < end);
             let tag = combine8((x << (8 * (8 - n))) - (ZEROS & (!0u64 << (8 * (8 - n)))));
             return Some((tag as u32, eq));
         }
@@ -133,10 +136,42 @@ fn parse_tag(bytes: &[u8], p: usize, end: usize) -> Option<(u32, usize)> {
     }
 }
 
+/// What the tag of the field at one position of the last message looked like: its digits and
+/// `=` (the low `len + 1` bytes of `key`, `mask` selecting them) and its number. Messages of one
+/// counterparty repeat their layout, so the next message's tag at that position is nearly always
+/// recognised with one 8-byte compare instead of a digit scan and conversion; any other bytes
+/// fall back to the full check (and replace the hint).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TagHint {
+    mask: u64,
+    key: u64,
+    tag: u32,
+    len: u16,
+    /// Neither 8, 9, 10, 35 nor a length field: no duplicate or data-length check needed.
+    plain: bool,
+}
+
+impl Default for TagHint {
+    /// Matches nothing (`x & 0 != 1`).
+    fn default() -> Self {
+        Self {
+            mask: 0,
+            key: 1,
+            tag: 0,
+            len: 0,
+            plain: false,
+        }
+    }
+}
+
+/// Hints for the first fields of a body (further fields always take the full check).
+pub(crate) type TagHints = [TagHint; 32];
+
 /// Indexes the fields of `bytes[start..end]` into `out`. `bytes[end - 1]` must be a delimiter
 /// (the framer checked it; otherwise this returns an error, never panics). Field ends come from
 /// the delimiter bit masks of 64-byte blocks (bit iteration); tags are converted with SWAR;
-/// values of data fields are skipped by length.
+/// values of data fields are skipped by length. `hints` remembers each position's tag bytes (see
+/// [`TagHint`]): the same tags and errors as without them.
 #[inline(always)]
 pub(crate) fn index_body<M: BlockMask>(
     m: M,
@@ -145,6 +180,7 @@ pub(crate) fn index_body<M: BlockMask>(
     end: usize,
     pipe: bool,
     out: &mut Vec<Field>,
+    hints: &mut TagHints,
 ) -> Result<(), ParseError> {
     let delim = if pipe { Delimiter::Log } else { Delimiter::Soh };
     let Some(b) = bytes.get(..end) else {
@@ -158,6 +194,7 @@ pub(crate) fn index_body<M: BlockMask>(
     let mut data: Option<(u32, usize)> = None;
     let mut p = start;
     let mut first = true;
+    let mut i = 0usize;
     while p < end {
         // The next delimiter at or after p.
         while delims == 0 {
@@ -169,9 +206,35 @@ pub(crate) fn index_body<M: BlockMask>(
         }
         let d = base + delims.trailing_zeros() as usize;
         delims &= delims - 1;
-        let Some((tag, eq)) = parse_tag(bytes, p, d) else {
-            return Err(err(ParseErrorKind::BadTag, 0, p));
+        let word = bytes
+            .get(p..)
+            .and_then(|r| r.first_chunk::<8>())
+            .map(|w| u64::from_le_bytes(*w));
+        let hint = hints.get_mut(i);
+        i += 1;
+        let (tag, eq, plain) = match (word, hint) {
+            // The same digits and '=' as a tag already checked: the same tag. (`eq < d`: digits
+            // and '=' are not delimiters, and `d` is the first delimiter at or after `p`.)
+            (Some(x), Some(h)) if x & h.mask == h.key => (h.tag, p + h.len as usize, h.plain),
+            (word, hint) => {
+                let Some((tag, eq)) = parse_tag(bytes, p, d) else {
+                    return Err(err(ParseErrorKind::BadTag, 0, p));
+                };
+                let n = eq - p; // 1..=9 digits
+                if let (Some(x), Some(h), true) = (word, hint, n <= 7) {
+                    let mask = u64::MAX >> (8 * (7 - n));
+                    *h = TagHint {
+                        mask,
+                        key: x & mask,
+                        tag,
+                        len: n as u16,
+                        plain: !matches!(tag, 8 | 9 | 10 | 35) && data_tag_for(tag).is_none(),
+                    };
+                }
+                (tag, eq, false)
+            }
         };
+        debug_assert!(eq < d);
         let vstart = eq + 1;
         let vend = if let Some((dtag, len)) = data {
             data = None;
@@ -192,16 +255,18 @@ pub(crate) fn index_body<M: BlockMask>(
         if vend == vstart {
             return Err(err(ParseErrorKind::EmptyValue, tag, p));
         }
-        if tag <= 35 && matches!(tag, 8 | 9 | 10 | 35) && !(first && tag == 35) {
-            return Err(err(ParseErrorKind::Duplicate, tag, p));
-        }
-        first = false;
-        if tag >= 90 {
-            if let Some(dt) = data_tag_for(tag) {
-                let len = num::parse_u64(&b[vstart..vend]).map_err(|k| err(k, tag, p))?;
-                data = Some((dt, usize::try_from(len).unwrap_or(usize::MAX)));
+        if !plain {
+            if tag <= 35 && matches!(tag, 8 | 9 | 10 | 35) && !(first && tag == 35) {
+                return Err(err(ParseErrorKind::Duplicate, tag, p));
+            }
+            if tag >= 90 {
+                if let Some(dt) = data_tag_for(tag) {
+                    let len = num::parse_u64(&b[vstart..vend]).map_err(|k| err(k, tag, p))?;
+                    data = Some((dt, usize::try_from(len).unwrap_or(usize::MAX)));
+                }
             }
         }
+        first = false;
         out.push(Field {
             tag,
             start: vstart as u32,
@@ -216,11 +281,15 @@ pub(crate) fn index_body<M: BlockMask>(
 }
 
 /// A parser: owns the reusable field index (no allocation per message once it has grown to the
-/// largest message's field count).
+/// largest message's field count) and the last message's tag layout (tags at the same positions
+/// as last time are recognised with one compare; results never depend on it). Use one per
+/// session: counterparties repeat their layout.
 #[derive(Debug, Default)]
 pub struct Parser {
     fields: Vec<Field>,
     cfg: FramerConfig,
+    /// The last message's tag layout (see [`TagHint`]).
+    hints: TagHints,
 }
 
 impl Parser {
@@ -229,6 +298,7 @@ impl Parser {
         Self {
             fields: Vec::with_capacity(64),
             cfg,
+            hints: TagHints::default(),
         }
     }
 
@@ -252,7 +322,8 @@ impl Parser {
             start: v8 as u32 + 3,
             end: bs as u32 - 1,
         });
-        scan::index_fields(bytes, bs, ts, frame.delimiter.pipe(), fields)?;
+        let hints = &mut self.hints;
+        scan::index_fields(bytes, bs, ts, frame.delimiter.pipe(), fields, hints)?;
         fields.push(Field {
             tag: 10,
             start: ts as u32 + 3,

@@ -145,7 +145,7 @@ pub fn parse_fixed8(v: &[u8]) -> Result<i64, ParseErrorKind> {
 /// that ends at `end` (the bytes before the value are masked off): SWAR digit check, the dot
 /// removed by a shift, one SWAR conversion. Anything unusual (a sign, more than 8 bytes, no room
 /// before the value, a malformed value) goes to [`parse_fixed8`], so results are identical.
-#[inline]
+#[inline(always)]
 pub fn parse_fixed8_in(buf: &[u8], start: usize, end: usize) -> Result<i64, ParseErrorKind> {
     let slow = || parse_fixed8(buf.get(start..end).unwrap_or(&[]));
     let k = end.wrapping_sub(start);
@@ -361,6 +361,13 @@ fn date8(w: &[u8; 8]) -> Result<i64, ParseErrorKind> {
     ymd_days(y, ((p >> 32) & 0xFF) as u32, ((p >> 48) & 0xFF) as u32)
 }
 
+thread_local! {
+    /// `(YYYYMMDD as a little-endian word, its day number)` of the last date converted by
+    /// [`parse_timestamp`]; starts as a valid pair (1970-01-01 is day 0).
+    static LAST_DATE: core::cell::Cell<(u64, i64)> =
+        const { core::cell::Cell::new((u64::from_le_bytes(*b"19700101"), 0)) };
+}
+
 /// `YYYYMMDD` -> days since the epoch (years 1970..=2261).
 #[inline]
 pub fn parse_date_days(v: &[u8]) -> Result<i64, ParseErrorKind> {
@@ -438,7 +445,7 @@ pub fn parse_time_of_day(v: &[u8]) -> Result<i64, ParseErrorKind> {
 }
 
 /// `YYYYMMDD-HH:MM:SS[.fff|.ffffff|.fffffffff]` -> ns since the Unix epoch.
-#[inline]
+#[inline(always)]
 pub fn parse_timestamp(v: &[u8]) -> Result<i64, ParseErrorKind> {
     let frac = match v.len() {
         17 => 0,
@@ -451,7 +458,18 @@ pub fn parse_timestamp(v: &[u8]) -> Result<i64, ParseErrorKind> {
     if v[8] != b'-' {
         return Err(ParseErrorKind::Malformed);
     }
-    let days = date8(date)?;
+    // SendingTime (52) and TransactTime (60) of a message nearly always share the date: the day
+    // number of the last valid date is kept per thread (only valid dates are ever cached, so the
+    // result is the same as converting every time).
+    let w = u64::from_le_bytes(*date);
+    let (cw, cd) = LAST_DATE.get();
+    let days = if cw == w {
+        cd
+    } else {
+        let d = date8(date)?;
+        LAST_DATE.set((w, d));
+        d
+    };
     let secs = hms(rest)?;
     let ns = if frac == 0 { 0 } else { fraction_ns(v, frac)? };
     Ok((days * 86_400 + i64::from(secs)) * 1_000_000_000 + ns as i64)

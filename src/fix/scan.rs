@@ -6,7 +6,7 @@
 #![allow(unsafe_code)]
 
 use super::error::ParseError;
-use super::message::{Field, index_body};
+use super::message::{Field, TagHints, index_body};
 
 /// Produces the delimiter bit mask of a 64-byte block (bit `i` set when `block[i]` is SOH, or
 /// SOH or `|` when `pipe`).
@@ -57,8 +57,9 @@ mod avx2 {
     use super::BlockMask;
     use core::arch::x86_64::{
         __m256i, _mm_add_epi64, _mm_cvtsi128_si64, _mm_unpackhi_epi64, _mm256_add_epi64,
-        _mm256_cmpeq_epi8, _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_movemask_epi8,
-        _mm256_or_si256, _mm256_sad_epu8, _mm256_set1_epi8, _mm256_setzero_si256,
+        _mm256_and_si256, _mm256_cmpeq_epi8, _mm256_extracti128_si256, _mm256_loadu_si256,
+        _mm256_movemask_epi8, _mm256_or_si256, _mm256_sad_epu8, _mm256_set1_epi8,
+        _mm256_setzero_si256,
     };
 
     /// Proof that AVX2 is available: constructed only by [`super::index_fields`] and
@@ -110,12 +111,13 @@ mod avx2 {
         lo | (hi << 32)
     }
 
-    /// Sum of all bytes, AVX2 `vpsadbw`.
+    /// Sum of all bytes, AVX2 `vpsadbw` (the tail with one overlapping, masked load).
     ///
     /// # Safety
-    /// The CPU must support AVX2.
+    /// The CPU must support AVX2, and `bytes.len() >= 32`.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn byte_sum(bytes: &[u8]) -> u64 {
+        debug_assert!(bytes.len() >= 32);
         let mut acc = _mm256_setzero_si256();
         let zero = _mm256_setzero_si256();
         let mut chunks = bytes.chunks_exact(32);
@@ -131,11 +133,39 @@ mod avx2 {
         );
         let s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
         let mut total = _mm_cvtsi128_si64(s) as u64;
-        for &b in chunks.remainder() {
-            total += u64::from(b);
+        let r = chunks.remainder().len();
+        if r > 0 {
+            // The last 32 bytes (overlapping the summed ones; `bytes.len() >= 32`), of which only
+            // the last `r` are kept: AND with 32 bytes of TAIL starting at `r`
+            // (32 - r zeros, then r 0xFF).
+            let last = bytes.len() - 32;
+            // SAFETY: the caller guarantees `bytes.len() >= 32`, so `bytes[last..last + 32]` is
+            // readable; loadu has no alignment requirement; AVX2 is enabled on this function.
+            let v = unsafe { _mm256_loadu_si256(bytes.as_ptr().add(last).cast::<__m256i>()) };
+            let mask = &TAIL[r..r + 32];
+            // SAFETY: `mask` is 32 readable bytes of TAIL (r < 32, TAIL has 64 bytes).
+            let m = unsafe { _mm256_loadu_si256(mask.as_ptr().cast::<__m256i>()) };
+            let t = _mm256_sad_epu8(_mm256_and_si256(v, m), zero);
+            let t = _mm_add_epi64(
+                _mm256_extracti128_si256::<0>(t),
+                _mm256_extracti128_si256::<1>(t),
+            );
+            let t = _mm_add_epi64(t, _mm_unpackhi_epi64(t, t));
+            total += _mm_cvtsi128_si64(t) as u64;
         }
         total
     }
+
+    /// 32 zero bytes then 32 0xFF bytes: `TAIL[r..r + 32]` keeps the last `r` bytes of a block.
+    static TAIL: [u8; 64] = {
+        let mut t = [0u8; 64];
+        let mut i = 32;
+        while i < 64 {
+            t[i] = 0xFF;
+            i += 1;
+        }
+        t
+    };
 
     /// # Safety
     /// The CPU must support AVX2.
@@ -146,10 +176,11 @@ mod avx2 {
         end: usize,
         pipe: bool,
         out: &mut Vec<super::Field>,
+        hints: &mut super::TagHints,
     ) -> Result<(), super::ParseError> {
         // SAFETY: this function requires AVX2, so the proof token may be built.
         let tok = unsafe { Avx2::new_unchecked() };
-        super::index_body(tok, bytes, start, end, pipe, out)
+        super::index_body(tok, bytes, start, end, pipe, out, hints)
     }
 }
 
@@ -182,7 +213,7 @@ pub(crate) fn checksum(bytes: &[u8], pipe: bool) -> u8 {
 pub(crate) fn byte_sum(bytes: &[u8]) -> u64 {
     #[cfg(target_arch = "x86_64")]
     if bytes.len() >= 64 && has_avx2() {
-        // SAFETY: AVX2 was detected just above.
+        // SAFETY: AVX2 was detected just above, and `bytes` has at least 32 bytes.
         return unsafe { avx2::byte_sum(bytes) };
     }
     bytes.iter().map(|&b| u64::from(b)).sum()
@@ -196,13 +227,14 @@ pub(crate) fn index_fields(
     end: usize,
     pipe: bool,
     out: &mut Vec<Field>,
+    hints: &mut TagHints,
 ) -> Result<(), ParseError> {
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 was detected just above.
-        return unsafe { avx2::index(bytes, start, end, pipe, out) };
+        return unsafe { avx2::index(bytes, start, end, pipe, out, hints) };
     }
-    index_body(Swar, bytes, start, end, pipe, out)
+    index_body(Swar, bytes, start, end, pipe, out, hints)
 }
 
 /// Indexes with the portable scanner only (tests compare it with the SIMD one).
@@ -213,8 +245,9 @@ pub(crate) fn index_fields_swar(
     end: usize,
     pipe: bool,
     out: &mut Vec<Field>,
+    hints: &mut TagHints,
 ) -> Result<(), ParseError> {
-    index_body(Swar, bytes, start, end, pipe, out)
+    index_body(Swar, bytes, start, end, pipe, out, hints)
 }
 
 #[cfg(test)]
@@ -269,7 +302,7 @@ mod tests {
         let v: Vec<u8> = (0..1000u32)
             .map(|i| (i * 7919 % 251) as u8 ^ 0x80)
             .collect();
-        for n in [0, 1, 31, 32, 63, 64, 65, 200, 1000] {
+        for n in (0..=300).chain([999, 1000]) {
             let expect: u64 = v[..n].iter().map(|&b| u64::from(b)).sum();
             assert_eq!(byte_sum(&v[..n]), expect);
         }

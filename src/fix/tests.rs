@@ -1,4 +1,5 @@
 //! Unit tests of the codec (integration tests: tests/fix_*.rs).
+use super::message::TagHints;
 use super::*;
 
 const ER: &str = "8=FIX.4.4|9=240|35=8|49=LPBANK01|56=BUYSIDE1|34=100123|52=20240315-14:30:18.123|37=ORD-7F3A9C9C|11=CL000123|17=E99812468|150=F|39=1|55=EUR/USD|54=1|38=5000000|44=1.08099|32=250000|31=1.08099|151=4750000|14=250000|6=1.08099|60=20240315-14:30:18.123|30=XLON|10=208|";
@@ -44,10 +45,50 @@ fn scanners_agree() {
     let m = fix_up(ER);
     let f = frame_one(&m, &FramerConfig::default()).unwrap();
     let (s, e) = (f.body_start as usize, f.trailer_start as usize);
-    scan::index_fields(&m, s, e, false, &mut a).unwrap();
-    scan::index_fields_swar(&m, s, e, false, &mut b).unwrap();
-    assert_eq!(a, b);
-    assert_eq!(a.len(), 21);
+    let (mut ha, mut hb) = (TagHints::default(), TagHints::default());
+    // Twice: cold hints, then every tag recognised from the hints.
+    for _ in 0..2 {
+        a.clear();
+        b.clear();
+        scan::index_fields(&m, s, e, false, &mut a, &mut ha).unwrap();
+        scan::index_fields_swar(&m, s, e, false, &mut b, &mut hb).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 21);
+    }
+}
+
+/// Tag hints left by one layout never change what another message indexes to, nor its errors.
+#[test]
+fn tag_hints_never_change_results() {
+    let msgs = [
+        ER,
+        "8=FIX.4.4|9=0|35=0|49=A|56=B|34=1|52=20240101-00:00:00|95=5|96=a|b|c|10=000|",
+        "8=FIX.4.4|9=0|35=0|4=A|5=B|3=1|5=20240101-00:00:00|10=000|",
+        "8=FIX.4.4|9=0|35=0|490=A|560=B|341=1|520=20240101-00:00:00|10=000|",
+        "8=FIX.4.4|9=0|35=0|49=A|56=B|34=1|0520=x|10=000|",
+        "8=FIX.4.4|9=0|35=0|1234567=A|12345678=B|123456789=C|10=000|",
+        "8=FIX.4.4|9=0|35=0|1234567=A|1234567|12345678=B|10=000|",
+        "8=FIX.4.4|9=0|35=0|49=A|56=B|34=|10=000|",
+        "8=FIX.4.4|9=0|35=0|49=A|56=B|35=1|10=000|",
+    ];
+    let frames: Vec<Vec<u8>> = msgs.iter().map(|m| fix_up(m)).collect();
+    let mut warm = TagHints::default();
+    for round in 0..3 {
+        for (k, m) in frames.iter().enumerate() {
+            let f = frame_one(m, &FramerConfig::default()).unwrap();
+            let (s, e) = (f.body_start as usize, f.trailer_start as usize);
+            let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+            let ra = scan::index_fields(m, s, e, false, &mut a, &mut TagHints::default());
+            let rb = scan::index_fields(m, s, e, false, &mut b, &mut warm);
+            let rc = scan::index_fields_swar(m, s, e, false, &mut c, &mut warm);
+            assert_eq!(ra, rb, "round {round} message {k}");
+            assert_eq!(ra, rc, "round {round} message {k}");
+            if ra.is_ok() {
+                assert_eq!(a, b);
+                assert_eq!(a, c);
+            }
+        }
+    }
 }
 
 #[test]

@@ -456,6 +456,13 @@ macro_rules! view {
             /// The typed view of `m` (one pass over its fields).
             #[inline]
             pub fn from_message(m: &Message<'a>) -> Result<Self, ParseError> {
+                Self::build(m, |v| v)
+            }
+
+            /// The view, handed to `wrap` (the `Typed` variant in [`Message::typed`]): built in
+            /// place, not copied out of a `Result` (a view is several hundred bytes).
+            #[inline(always)]
+            fn build<R>(m: &Message<'a>, wrap: impl FnOnce(Self) -> R) -> Result<R, ParseError> {
                 if m.msg_type() != $mt {
                     return Err(ParseError::new(ParseErrorKind::WrongMsgType, 35, 0));
                 }
@@ -482,7 +489,7 @@ macro_rules! view {
                     raw: Raw(Some(*m)),
                 };
                 $( $check(&out)?; )?
-                Ok(out)
+                Ok(wrap(out))
             }
 
             /// Raw lookup of any field of the parsed message (`None` when built by hand).
@@ -1142,23 +1149,24 @@ impl<'a> Message<'a> {
     /// The typed view for this message's MsgType.
     pub fn typed(&self) -> Result<Typed<'a>, ParseError> {
         Ok(match self.msg_type() {
-            b"8" => Typed::ExecutionReport(ExecutionReport::from_message(self)?),
-            b"D" => Typed::NewOrderSingle(NewOrderSingle::from_message(self)?),
-            b"F" => Typed::OrderCancelRequest(OrderCancelRequest::from_message(self)?),
+            // Views are built in place (see `build`), not copied out of a `Result`.
+            b"8" => return ExecutionReport::build(self, Typed::ExecutionReport),
+            b"D" => return NewOrderSingle::build(self, Typed::NewOrderSingle),
+            b"F" => return OrderCancelRequest::build(self, Typed::OrderCancelRequest),
             b"G" => {
-                Typed::OrderCancelReplaceRequest(OrderCancelReplaceRequest::from_message(self)?)
+                return OrderCancelReplaceRequest::build(self, Typed::OrderCancelReplaceRequest);
             }
-            b"9" => Typed::OrderCancelReject(OrderCancelReject::from_message(self)?),
-            b"j" => Typed::BusinessMessageReject(BusinessMessageReject::from_message(self)?),
-            b"3" => Typed::Reject(Reject::from_message(self)?),
+            b"9" => return OrderCancelReject::build(self, Typed::OrderCancelReject),
+            b"j" => return BusinessMessageReject::build(self, Typed::BusinessMessageReject),
+            b"3" => return Reject::build(self, Typed::Reject),
             b"W" => Typed::MarketDataSnapshot(MarketDataSnapshot::from_message(self)?),
             b"X" => Typed::MarketDataIncremental(MarketDataIncremental::from_message(self)?),
-            b"A" => Typed::Logon(Logon::from_message(self)?),
-            b"0" => Typed::Heartbeat(Heartbeat::from_message(self)?),
-            b"1" => Typed::TestRequest(TestRequest::from_message(self)?),
-            b"2" => Typed::ResendRequest(ResendRequest::from_message(self)?),
-            b"4" => Typed::SequenceReset(SequenceReset::from_message(self)?),
-            b"5" => Typed::Logout(Logout::from_message(self)?),
+            b"A" => return Logon::build(self, Typed::Logon),
+            b"0" => return Heartbeat::build(self, Typed::Heartbeat),
+            b"1" => return TestRequest::build(self, Typed::TestRequest),
+            b"2" => return ResendRequest::build(self, Typed::ResendRequest),
+            b"4" => return SequenceReset::build(self, Typed::SequenceReset),
+            b"5" => return Logout::build(self, Typed::Logout),
             _ => Typed::Other(*self),
         })
     }

@@ -6,18 +6,35 @@
 //! split-into-a-Vec parser.
 //!
 //! `cargo run --release -p lpscore-bench --bin fix_parse -- [--core N] [--reps N] [--quick] [--ours-only]`
+//! (`--passes N`: only N passes of our parser over the ring, for instruction counts)
 //!
 //! Ends with one JSON line:
 //! `{"bench":"fix_parse","ns_per_msg":..,"quickfix_ns_per_msg":..,"naive_ns_per_msg":..,"quickfix_over_ours":..}`
+//! (plus `via_typed_ns_per_msg`: the same messages through `Message::typed()`, the engine glue's
+//! path, interleaved in the same rounds).
 #![allow(clippy::disallowed_methods)] // reason: a benchmark harness measures wall time itself.
 
-use lpscore::fix::{ExecutionReport, Framer, FramerConfig, Parser};
+use lpscore::fix::{ExecutionReport, Framer, FramerConfig, Parser, Typed};
 use std::hint::black_box;
 use std::time::Instant;
 
 const RING: usize = 4096;
 
-/// Parses every message of the ring with our codec; returns a checksum of the converted values.
+/// The converted values that both of our paths fold into the checksum.
+#[inline(always)]
+fn fold(acc: i64, er: &ExecutionReport<'_>) -> i64 {
+    acc.wrapping_add(er.last_px.map_or(0, |p| p.0))
+        .wrapping_add(er.last_qty.map_or(0, |q| q.0))
+        .wrapping_add(er.leaves_qty.0 ^ er.cum_qty.0)
+        .wrapping_add(er.avg_px.map_or(0, |p| p.0))
+        .wrapping_add(er.transact_time.map_or(0, |t| t.0))
+        .wrapping_add(er.header.msg_seq_num as i64)
+        .wrapping_add(i64::from(er.exec_type) + i64::from(er.side.as_byte()))
+        .wrapping_add((er.order_id.len() + er.exec_id.len() + er.symbol.len()) as i64)
+}
+
+/// Parses every message of the ring with our codec (`Parser::parse_frame`, then
+/// `ExecutionReport::from_message`); returns a checksum of the converted values.
 fn ours(stream: &[u8], framer: &mut Framer, parser: &mut Parser) -> i64 {
     let mut acc = 0i64;
     let mut frames = framer.feed(stream);
@@ -25,15 +42,23 @@ fn ours(stream: &[u8], framer: &mut Framer, parser: &mut Parser) -> i64 {
         let Ok(f) = f else { panic!("bad frame") };
         let msg = parser.parse_frame(f).expect("parse");
         let er = ExecutionReport::from_message(&msg).expect("view");
-        acc = acc
-            .wrapping_add(er.last_px.map_or(0, |p| p.0))
-            .wrapping_add(er.last_qty.map_or(0, |q| q.0))
-            .wrapping_add(er.leaves_qty.0 ^ er.cum_qty.0)
-            .wrapping_add(er.avg_px.map_or(0, |p| p.0))
-            .wrapping_add(er.transact_time.map_or(0, |t| t.0))
-            .wrapping_add(er.header.msg_seq_num as i64)
-            .wrapping_add(i64::from(er.exec_type) + i64::from(er.side.as_byte()))
-            .wrapping_add((er.order_id.len() + er.exec_id.len() + er.symbol.len()) as i64);
+        acc = fold(acc, &er);
+    }
+    acc
+}
+
+/// The path the engine glue uses (`Parser::parse_frame`, then `Message::typed`, which dispatches
+/// on MsgType to the same `from_message`).
+fn ours_via_typed(stream: &[u8], framer: &mut Framer, parser: &mut Parser) -> i64 {
+    let mut acc = 0i64;
+    let mut frames = framer.feed(stream);
+    while let Some(f) = frames.next_frame() {
+        let Ok(f) = f else { panic!("bad frame") };
+        let msg = parser.parse_frame(f).expect("parse");
+        let Typed::ExecutionReport(er) = msg.typed().expect("view") else {
+            panic!("not an ExecutionReport")
+        };
+        acc = fold(acc, &er);
     }
     acc
 }
@@ -134,6 +159,7 @@ fn main() {
     let mut reps = 301usize;
     let mut quick = false;
     let mut ours_only = false;
+    let mut passes: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -141,8 +167,15 @@ fn main() {
             "--reps" => reps = args.next().and_then(|v| v.parse().ok()).expect("--reps N"),
             "--quick" => quick = true,
             "--ours-only" => ours_only = true,
+            "--passes" => {
+                passes = Some(
+                    args.next()
+                        .and_then(|v| v.parse().ok())
+                        .expect("--passes N"),
+                );
+            }
             "-h" | "--help" => {
-                println!("fix_parse [--core N] [--reps N] [--quick] [--ours-only]");
+                println!("fix_parse [--core N] [--reps N] [--quick] [--ours-only] [--passes N]");
                 return;
             }
             other => panic!("unknown argument {other}"),
@@ -173,6 +206,23 @@ fn main() {
     let mut framer = Framer::new(cfg);
     let mut parser = Parser::new(cfg);
     let expect = ours(&stream, &mut framer, &mut parser);
+    assert_eq!(ours_via_typed(&stream, &mut framer, &mut parser), expect);
+    if let Some(n) = passes {
+        // For instruction counting (`valgrind --tool=callgrind`): `n` more passes over the ring
+        // and nothing else; the difference between two values of `n` is the per-pass cost.
+        // `LPSCORE_VIA_TYPED=1` counts the engine glue's path (`typed()`) instead.
+        let via_typed = std::env::var_os("LPSCORE_VIA_TYPED").is_some();
+        for _ in 0..n {
+            let got = if via_typed {
+                ours_via_typed(&stream, &mut framer, &mut parser)
+            } else {
+                ours(&stream, &mut framer, &mut parser)
+            };
+            assert_eq!(got, expect);
+        }
+        println!("passes {n}: {expect}");
+        return;
+    }
     for _ in 0..20 {
         assert_eq!(ours(&stream, &mut framer, &mut parser), expect);
     }
@@ -207,15 +257,21 @@ fn main() {
         n
     });
     let index_ns = median(&mut v);
+    let mut v = measure(reps, || ours_via_typed(&stream, &mut framer, &mut parser));
+    let via_typed_ns = median(&mut v);
     println!(
-        "breakdown: framing+checksum {frame_ns:.1} ns, +field index {index_ns:.1} ns, +typed view {ns:.1} ns"
+        "breakdown: framing+checksum {frame_ns:.1} ns, +field index {index_ns:.1} ns, \
+         +typed view {ns:.1} ns \
+         (through Message::typed(), the engine glue's path: {via_typed_ns:.1} ns)"
     );
     if ours_only {
-        println!("{{\"bench\":\"fix_parse\",\"ns_per_msg\":{ns:.1}}}");
+        println!(
+            "{{\"bench\":\"fix_parse\",\"ns_per_msg\":{ns:.1},\"via_typed_ns_per_msg\":{via_typed_ns:.1}}}"
+        );
         return;
     }
     // The baselines are measured interleaved with ours, round by round, so that the load of this
-    // shared machine weighs on all three alike: each round is 20 repetitions of ours, 2 of the
+    // shared machine weighs on all three alike: each round is 20 repetitions of ours, 10 of ours through typed(), 2 of the
     // naive parser and 1 of QuickFIX over the whole ring.
     for r in &ranges {
         assert!(naive(&stream[r.clone()]).is_some());
@@ -228,11 +284,14 @@ fn main() {
         );
     }
     let rounds = (reps / 20).max(5);
-    let (mut ours_v, mut naive_v) = (Vec::new(), Vec::new());
+    let (mut ours_v, mut naive_v, mut via_typed_v) = (Vec::new(), Vec::new(), Vec::new());
     #[cfg_attr(not(have_quickfix), allow(unused_mut))]
     let mut qf_v: Vec<f64> = Vec::new();
     for _ in 0..rounds {
         ours_v.extend(measure(20, || ours(&stream, &mut framer, &mut parser)));
+        via_typed_v.extend(measure(10, || {
+            ours_via_typed(&stream, &mut framer, &mut parser)
+        }));
         naive_v.extend(measure(2, || {
             ranges
                 .iter()
@@ -249,8 +308,11 @@ fn main() {
     }
     let ns_round = median(&mut ours_v);
     let naive_ns = median(&mut naive_v);
+    let via_typed_round = median(&mut via_typed_v);
     println!(
-        "interleaved over {rounds} rounds: ours {ns_round:.1} ns/msg, naive {naive_ns:.1} ns/msg ({:.1}x ours)",
+        "interleaved over {rounds} rounds: ours {ns_round:.1} ns/msg \
+         (through typed(), the engine glue's path: {via_typed_round:.1} ns/msg), \
+         naive {naive_ns:.1} ns/msg ({:.1}x ours)",
         naive_ns / ns_round
     );
     let ns = ns_round;
@@ -271,7 +333,7 @@ fn main() {
     println!(
         "{{\"bench\":\"fix_parse\",\"ns_per_msg\":{ns:.1},\"msgs_per_s\":{:.0},\"gb_per_s\":{:.3},\
          \"quickfix_ns_per_msg\":{},\"naive_ns_per_msg\":{naive_ns:.1},\"quickfix_over_ours\":{},\
-         \"msg_bytes\":{avg_len:.1},\"core\":{core}}}",
+         \"via_typed_ns_per_msg\":{via_typed_round:.1},\"msg_bytes\":{avg_len:.1},\"core\":{core}}}",
         1e9 / ns,
         avg_len / ns,
         fmt(qf_ns),

@@ -22,7 +22,7 @@ use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use lpscore::engine::synth::{LpTruth, SynthConfig, fix_bytes, generate};
+use lpscore::engine::synth::{SynthConfig, fix_bytes, generate};
 use lpscore::engine::{EngineConfig, ShmSink, writer_options};
 use lpscore::io::LoopParams;
 use lpscore::runtime::config::{Backend, IdleConfig, IoConfig, SessionConfig};
@@ -30,26 +30,10 @@ use lpscore::runtime::{GroupOptions, spawn_group};
 
 const SEC: u64 = 1_000_000_000;
 
-fn lps() -> Vec<LpTruth> {
-    (0..20)
-        .map(|i| {
-            let f = f64::from(i);
-            LpTruth {
-                name: format!("LP{i:02}"),
-                full_fill: 0.55 + 0.02 * f,
-                half_fill: 0.1,
-                reject: 0.01 + 0.005 * f,
-                latency_ns: 80_000.0 + 40_000.0 * f,
-                pi_bps: -0.5 + 0.1 * f,
-                impact_bps: 0.2 + 0.1 * f,
-            }
-        })
-        .collect()
-}
 
 fn stream(orders: usize) -> (Vec<u8>, u64) {
     let evs = generate(&SynthConfig {
-        lps: lps(),
+        lps: lpscore_bench::realistic_lps(),
         symbols: 500,
         orders,
         order_gap_ns: 20_000,
@@ -190,7 +174,7 @@ fn main() {
     let engine = EngineConfig {
         max_lps: 32,
         max_symbols: 1024,
-        lps: lps().into_iter().map(|l| l.name).collect(),
+        lps: lpscore_bench::realistic_lps().into_iter().map(|l| l.name).collect(),
         ..EngineConfig::default()
     };
     let g = spawn_group(

@@ -13,29 +13,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use lpscore::engine::EngineConfig;
-use lpscore::engine::synth::{LpTruth, OwnedEvent, SynthConfig, fix_bytes, generate};
+use lpscore::engine::synth::{OwnedEvent, SynthConfig, fix_bytes, generate};
 use lpscore::fix::{FramerConfig, Parser};
 use lpscore::journal::replay::{LatestSink, Replayer};
 use lpscore::journal::{DurabilityKind, JournalConfig, Record};
 
 const SEC: u64 = 1_000_000_000;
 
-fn lps() -> Vec<LpTruth> {
-    (0..20)
-        .map(|i| {
-            let f = f64::from(i);
-            LpTruth {
-                name: format!("LP{i:02}"),
-                full_fill: 0.55 + 0.02 * f,
-                half_fill: 0.1,
-                reject: 0.01 + 0.005 * f,
-                latency_ns: 80_000.0 + 40_000.0 * f,
-                pi_bps: -0.5 + 0.1 * f,
-                impact_bps: 0.2 + 0.1 * f,
-            }
-        })
-        .collect()
-}
 
 /// Frames a body (fields after BodyLength) into a FIX 4.4 message.
 fn frame(body: &[u8], out: &mut Vec<u8>) {
@@ -51,7 +35,7 @@ fn frame(body: &[u8], out: &mut Vec<u8>) {
 /// (capture ts, message) in time order.
 fn build(orders: usize) -> (Vec<(u64, Vec<u8>)>, usize) {
     let evs = generate(&SynthConfig {
-        lps: lps(),
+        lps: lpscore_bench::realistic_lps(),
         symbols: 500,
         orders,
         order_gap_ns: 20_000,
