@@ -48,9 +48,8 @@ struct Line {
 
 pub fn run(args: &DumpArgs) -> ExitCode {
     // A stopped writer's last rows are still worth reading; only a starting one is waited for.
-    let opened = Scoreboard::open(&args.scoreboard).or_else(|_| {
-        Scoreboard::open_with_timeout(&args.scoreboard, Duration::from_millis(500))
-    });
+    let opened = Scoreboard::open(&args.scoreboard)
+        .or_else(|_| Scoreboard::open_with_timeout(&args.scoreboard, Duration::from_millis(500)));
     let board = match opened {
         Ok(b) => b,
         Err(e) => {

@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod doctor;
 pub mod dump;
-pub mod run;
 pub mod replay;
+pub mod run;
 
 /// lpscore: a liquidity-provider scorecard for smart order routers.
 #[derive(Debug, Parser)]

@@ -30,7 +30,6 @@ use lpscore::runtime::{GroupOptions, spawn_group};
 
 const SEC: u64 = 1_000_000_000;
 
-
 fn stream(orders: usize) -> (Vec<u8>, u64) {
     let evs = generate(&SynthConfig {
         lps: lpscore_bench::realistic_lps(),
@@ -174,7 +173,10 @@ fn main() {
     let engine = EngineConfig {
         max_lps: 32,
         max_symbols: 1024,
-        lps: lpscore_bench::realistic_lps().into_iter().map(|l| l.name).collect(),
+        lps: lpscore_bench::realistic_lps()
+            .into_iter()
+            .map(|l| l.name)
+            .collect(),
         ..EngineConfig::default()
     };
     let g = spawn_group(

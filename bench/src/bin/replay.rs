@@ -20,7 +20,6 @@ use lpscore::journal::{DurabilityKind, JournalConfig, Record};
 
 const SEC: u64 = 1_000_000_000;
 
-
 /// Frames a body (fields after BodyLength) into a FIX 4.4 message.
 fn frame(body: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
