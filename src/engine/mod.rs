@@ -34,7 +34,7 @@ use crate::orders::{
 };
 use crate::publish::{RowSink, RowValues};
 use crate::runtime::clock::{Clock, EventClock};
-use crate::score::{N_WEIGHTS, Profiles, ScoreInputs, Transforms, check_weights};
+use crate::score::{N_WEIGHTS, PreparedProfiles, Profiles, ScoreInputs, Transforms, check_weights};
 
 /// A control command for the hot thread (through [`Engine::commands`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -204,14 +204,20 @@ pub struct Engine<S: RowSink> {
     priors: Priors,
     est: EstimatorParams,
     profiles: Profiles,
+    /// `profiles` prepared for scoring (recomputed on every weight change).
+    prepared: PreparedProfiles,
     transforms: Transforms,
     paused: Vec<bool>,
     dirty: Vec<u32>,
     first_dirty_ns: u64,
     last_hb_ns: u64,
     last_prior_ns: u64,
-    /// The stamps of the current event time (most observations are stamped now).
-    now_stamps: (u64, Stamps),
+    /// The stamps of the current event time (most observations are stamped now), computed on
+    /// first use (`None`: not yet): events that update no cell (quotes, new orders) pay no
+    /// `exp2`.
+    now_stamps: Option<(u64, Stamps)>,
+    /// The stamps of the last other time asked for (an order's arrival, a fill's time).
+    other_stamps: Option<(u64, Stamps)>,
     force_flush: bool,
     commands: Arc<ArrayQueue<Command>>,
     counters: Counters,
@@ -300,6 +306,7 @@ impl<S: RowSink> Engine<S> {
                 score_horizon,
                 n_horizons: cfg.horizons_ns.len(),
             },
+            prepared: profiles.prepared(),
             profiles,
             transforms: cfg.transforms,
             paused: vec![false; cfg.max_lps as usize],
@@ -307,13 +314,8 @@ impl<S: RowSink> Engine<S> {
             first_dirty_ns: 0,
             last_hb_ns: 0,
             last_prior_ns: 0,
-            now_stamps: (
-                u64::MAX,
-                Stamps {
-                    fast: crate::kpi::Stamp { k: 0, p: 1.0 },
-                    slow: crate::kpi::Stamp { k: 0, p: 1.0 },
-                },
-            ),
+            now_stamps: None,
+            other_stamps: None,
             force_flush: false,
             commands: Arc::new(ArrayQueue::new(cfg.command_queue.max(1))),
             counters: Counters::default(),
@@ -362,9 +364,9 @@ impl<S: RowSink> Engine<S> {
         self.apply_commands();
         self.refresh_priors(now);
         let mut ids = core::mem::take(&mut self.dirty);
-        let st = self.stamps(now);
+        let st = self.stamps_mut(now);
         for &id in &ids {
-            self.stats.cell_mut(id).dirty = false;
+            self.stats.head_mut(id).dirty = false;
             let row = self.row_of(id, now, st);
             let key = self.stats.key(id);
             self.sink.publish(key, &row);
@@ -488,9 +490,11 @@ impl<S: RowSink> Engine<S> {
         let c = self.stats.cell(id);
         let e = c.estimate_row(st, &self.priors, &self.est);
         let h = self.est.score_horizon;
-        let scores = self
-            .profiles
-            .scores(&self.transforms, &ScoreInputs::from_estimates(&e, h));
+        let scores = Profiles::scores_prepared(
+            &self.prepared,
+            &self.transforms,
+            &ScoreInputs::from_estimates(&e, h),
+        );
         let lp = self.stats.key(id).lp as usize;
         RowValues::build(
             now,
@@ -506,13 +510,35 @@ impl<S: RowSink> Engine<S> {
 
     #[inline]
     fn stamps(&self, t: u64) -> Stamps {
-        if t == self.now_stamps.0 {
-            return self.now_stamps.1;
+        for (u, st) in [self.now_stamps, self.other_stamps].into_iter().flatten() {
+            if u == t {
+                return st;
+            }
         }
         Stamps {
             fast: self.fast.stamp(t),
             slow: self.slow.stamp(t),
         }
+    }
+
+    /// [`Engine::stamps`], remembering the result (the same pure function of `t`).
+    #[inline]
+    fn stamps_mut(&mut self, t: u64) -> Stamps {
+        for (u, st) in [self.now_stamps, self.other_stamps].into_iter().flatten() {
+            if u == t {
+                return st;
+            }
+        }
+        let st = Stamps {
+            fast: self.fast.stamp(t),
+            slow: self.slow.stamp(t),
+        };
+        if t == self.clock.now_ns() {
+            self.now_stamps = Some((t, st));
+        } else {
+            self.other_stamps = Some((t, st));
+        }
+        st
     }
 
     /// Event time moves to `ts`; due work happens.
@@ -524,14 +550,10 @@ impl<S: RowSink> Engine<S> {
             self.slow.t0 = now;
             self.last_prior_ns = now;
         }
-        if self.now_stamps.0 != now || first {
-            self.now_stamps = (
-                now,
-                Stamps {
-                    fast: self.fast.stamp(now),
-                    slow: self.slow.stamp(now),
-                },
-            );
+        if first {
+            // The origin moved: nothing remembered is valid.
+            self.now_stamps = None;
+            self.other_stamps = None;
         }
         while let Some(d) = self.marks.next_due(now) {
             self.resolve_markout(now, d.h, d.slot);
@@ -582,6 +604,7 @@ impl<S: RowSink> Engine<S> {
                     let i = profile as usize;
                     if i < self.profiles.weights.len() && check_weights(&weights).is_ok() {
                         self.profiles.weights[i] = weights;
+                        self.prepared = self.profiles.prepared();
                         self.sink
                             .set_profile(profile, self.profiles.names[i].as_bytes(), &weights);
                         self.counters.weight_changes += 1;
@@ -611,9 +634,8 @@ impl<S: RowSink> Engine<S> {
             return;
         }
         self.last_prior_ns = now;
-        let p = self
-            .stats
-            .pool_priors(self.stamps(now), &self.fallback_priors);
+        let st = self.stamps_mut(now);
+        let p = self.stats.pool_priors(st, &self.fallback_priors);
         self.counters.prior_refreshes += 1;
         if p != self.priors {
             self.priors = p;
@@ -623,7 +645,7 @@ impl<S: RowSink> Engine<S> {
 
     fn mark_all_dirty(&mut self) {
         for id in 0..self.stats.len() as u32 {
-            let c = self.stats.cell_mut(id);
+            let c = self.stats.head_mut(id);
             if !c.dirty {
                 c.dirty = true;
                 self.dirty.push(id);
@@ -634,8 +656,7 @@ impl<S: RowSink> Engine<S> {
     #[inline]
     fn touch(&mut self, ids: &[u32], now: u64) {
         for &id in ids {
-            let c = self.stats.cell_mut(id);
-            c.last_change = now;
+            let c = self.stats.head_mut(id);
             if !c.dirty {
                 c.dirty = true;
                 if self.dirty.is_empty() {
@@ -654,7 +675,7 @@ impl<S: RowSink> Engine<S> {
         lp: u16,
         sym: u32,
         bucket: u8,
-        f: impl FnMut(&mut crate::kpi::Cell),
+        f: impl FnMut(&mut crate::kpi::CellMut<'_>),
     ) {
         self.each_cell_marking(now, lp, sym, bucket, true, f);
     }
@@ -669,7 +690,7 @@ impl<S: RowSink> Engine<S> {
         sym: u32,
         bucket: u8,
         dirty: bool,
-        mut f: impl FnMut(&mut crate::kpi::Cell),
+        mut f: impl FnMut(&mut crate::kpi::CellMut<'_>),
     ) {
         if lp == NO_LP {
             return;
@@ -678,7 +699,7 @@ impl<S: RowSink> Engine<S> {
         let b = (bucket != NO_BUCKET).then_some(bucket);
         let (ids, n) = self.stats.fan_out(lp, s, b);
         for &id in &ids[..n] {
-            f(self.stats.cell_mut(id));
+            f(&mut self.stats.cell_mut(id));
         }
         if dirty {
             self.touch(&ids[..n], now);
@@ -867,10 +888,10 @@ impl<S: RowSink> Engine<S> {
             return;
         }
         let o = *self.orders.get(slot);
-        let st = self.stamps(now);
+        let st = self.stamps_mut(now);
         self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
-            c.prepare(st);
-            c.add(ix::CXL_REQ, st, 1.0);
+            let w = c.prepare_weights(st);
+            c.add_w(ix::CXL_REQ, w, 1.0);
         });
     }
 
@@ -895,10 +916,10 @@ impl<S: RowSink> Engine<S> {
             return;
         }
         let o = *self.orders.get(slot);
-        let st = self.stamps(now);
+        let st = self.stamps_mut(now);
         self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
-            c.prepare(st);
-            c.add(ix::CXL_REJ, st, 1.0);
+            let w = c.prepare_weights(st);
+            c.add_w(ix::CXL_REJ, w, 1.0);
         });
     }
 
@@ -1026,19 +1047,19 @@ impl<S: RowSink> Engine<S> {
             self.counters.unattributed += 1;
             return;
         }
-        let st = self.stamps(o.t_a);
+        let st = self.stamps_mut(o.t_a);
         let rejected = if o.state == OrderState::Rejected {
             1.0
         } else {
             0.0
         };
         self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
-            c.prepare(st);
-            c.add(ix::ORDERS, st, 1.0);
-            c.add(ix::REJECTS, st, rejected);
-            c.add(ix::QTY_SENT, st, o.qty as f64);
-            c.add(ix::QTY_FILLED, st, o.cum_qty.min(o.qty) as f64);
-            c.n_orders += 1;
+            let w = c.prepare_weights(st);
+            c.add_w(ix::ORDERS, w, 1.0);
+            c.add_w(ix::REJECTS, w, rejected);
+            c.add_w(ix::QTY_SENT, w, o.qty as f64);
+            c.add_w(ix::QTY_FILLED, w, o.cum_qty.min(o.qty) as f64);
+            c.head.n_orders += 1;
         });
     }
 
@@ -1095,10 +1116,10 @@ impl<S: RowSink> Engine<S> {
         if o.t_ack == 0 && m.exec_type != b'5' {
             self.orders.get_mut(slot).t_ack = now.max(1);
             let lat = now.saturating_sub(o.t_a);
-            let st = self.stamps(now);
+            let st = self.stamps_mut(now);
             self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
-                c.prepare(st);
-                c.add_latency(false, lat, st);
+                let w = c.prepare_weights(st);
+                c.add_latency_w(false, lat, w);
             });
         }
         if m.exec_type == b'F' {
@@ -1112,10 +1133,10 @@ impl<S: RowSink> Engine<S> {
         if o.t_first_fill == 0 {
             self.orders.get_mut(slot).t_first_fill = now.max(1);
             let lat = now.saturating_sub(o.t_a);
-            let st = self.stamps(now);
+            let st = self.stamps_mut(now);
             self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
-                c.prepare(st);
-                c.add_latency(true, lat, st);
+                let w = c.prepare_weights(st);
+                c.add_latency_w(true, lat, w);
             });
         }
         let rec = FillRec {
@@ -1140,17 +1161,17 @@ impl<S: RowSink> Engine<S> {
         self.fill_contrib(now, &rec, 1.0);
         // A fill after the order was counted (fill after cancel): add it to the filled shares.
         if late {
-            let st = self.stamps(o.t_a);
+            let st = self.stamps_mut(o.t_a);
             self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
-                c.prepare(st);
-                c.add(ix::QTY_FILLED, st, m.last_qty as f64);
+                let w = c.prepare_weights(st);
+                c.add_w(ix::QTY_FILLED, w, m.last_qty as f64);
             });
         }
     }
 
     /// Adds (`sign` = 1) or reverses (-1) a fill's per-fill contributions, observed at its fill time.
     fn fill_contrib(&mut self, now: u64, r: &FillRec, sign: f64) {
-        let st = self.stamps(r.t_fill);
+        let st = self.stamps_mut(r.t_fill);
         let x = r.qty as f64;
         let tte = formulas::tte_bucket(r.t_fill.saturating_sub(r.t_a));
         let price = if r.price_ok {
@@ -1170,33 +1191,33 @@ impl<S: RowSink> Engine<S> {
             None
         };
         self.each_cell(now, r.lp, r.sym, r.bucket, |c| {
-            c.prepare(st);
-            c.add(ix::FILLS, st, sign);
-            c.add(ix::TTE + tte, st, sign * x);
+            let w = c.prepare_weights(st);
+            c.add_w(ix::FILLS, w, sign);
+            c.add_w(ix::TTE + tte, w, sign * x);
             if sign > 0.0 {
-                c.n_fills += 1;
+                c.head.n_fills += 1;
             } else {
-                c.n_fills = c.n_fills.saturating_sub(1);
+                c.head.n_fills = c.head.n_fills.saturating_sub(1);
             }
             match price {
                 Some((pi, es, qs, rel)) => {
-                    c.add(ix::PX_N, st, sign);
-                    c.add(ix::PX_QTY, st, sign * x);
-                    c.add(ix::PI, st, sign * x * pi);
-                    c.add(ix::ES, st, sign * x * es);
-                    c.add(ix::QS, st, sign * x * qs);
+                    c.add_w(ix::PX_N, w, sign);
+                    c.add_w(ix::PX_QTY, w, sign * x);
+                    c.add_w(ix::PI, w, sign * x * pi);
+                    c.add_w(ix::ES, w, sign * x * es);
+                    c.add_w(ix::QS, w, sign * x * qs);
                     let i = match rel {
                         QuoteRelation::Improved => ix::PI_POS,
                         QuoteRelation::AtQuote => ix::PI_ZERO,
                         QuoteRelation::Outside => ix::PI_NEG,
                     };
-                    c.add(i, st, sign * x);
+                    c.add_w(i, w, sign * x);
                 }
                 None => {
                     if sign > 0.0 {
-                        c.n_price_skipped += 1;
+                        c.head.n_price_skipped += 1;
                     } else {
-                        c.n_price_skipped = c.n_price_skipped.saturating_sub(1);
+                        c.head.n_price_skipped = c.head.n_price_skipped.saturating_sub(1);
                     }
                 }
             }
@@ -1205,7 +1226,7 @@ impl<S: RowSink> Engine<S> {
 
     /// Adds or reverses horizon `h` of a fill (weighted at its fill time).
     fn markout_contrib(&mut self, now: u64, r: &FillRec, h: usize, sign: f64) {
-        let st = self.stamps(r.t_fill);
+        let st = self.stamps_mut(r.t_fill);
         let a = Arrival {
             side: r.side,
             bid: r.bid_a,
@@ -1219,11 +1240,11 @@ impl<S: RowSink> Engine<S> {
         let q = ix::MO + 4 * h;
         let shown = h == self.est.score_horizon;
         self.each_cell_marking(now, r.lp, r.sym, r.bucket, shown, |c| {
-            c.prepare(st);
-            c.add(q, st, sign * x);
-            c.add(q + 1, st, sign * x * mo);
-            c.add(q + 2, st, sign * x * im);
-            c.add(q + 3, st, sign * x * rs);
+            let w = c.prepare_weights(st);
+            c.add_w(q, w, sign * x);
+            c.add_w(q + 1, w, sign * x * mo);
+            c.add_w(q + 2, w, sign * x * im);
+            c.add_w(q + 3, w, sign * x * rs);
         });
     }
 
@@ -1294,11 +1315,11 @@ impl<S: RowSink> Engine<S> {
             }
         }
         if counted {
-            let st = self.stamps(old.t_a);
+            let st = self.stamps_mut(old.t_a);
             let delta = new_qty as f64 - old.qty as f64;
             self.each_cell(now, old.lp, old.sym, old.bucket, |c| {
-                c.prepare(st);
-                c.add(ix::QTY_FILLED, st, delta);
+                let w = c.prepare_weights(st);
+                c.add_w(ix::QTY_FILLED, w, delta);
             });
         }
         if bust {

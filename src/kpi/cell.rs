@@ -3,10 +3,15 @@
 //! a cell into KPI values (Beta / shrinkage priors from the pool, fast shrunk toward slow).
 use super::decay::{Stamp, Window};
 use super::formulas::TTE_BUCKETS;
-use super::hist::LogHist;
+use super::hist::{Bins2, HIST_BUCKETS, HistMeta, LogHist};
 use super::markout::MAX_HORIZONS;
 
 /// Indices of the decayed sums in a [`Window`].
+///
+/// Ordered for the cache (four `[fast, slow]` pairs per 64-byte line, a cell's sums start on a
+/// line): every sum a published row reads is in lines 0-3 (terminal accounting; ack latency and
+/// the cancel figures; the fill figures) plus its horizon's markout line, so a row reads no line
+/// that only rare events touch; a fill touches lines 0-4 and its time-to-execution bucket's.
 pub mod ix {
     /// Orders that reached a terminal state (weighted at arrival time).
     pub const ORDERS: usize = 0;
@@ -16,36 +21,36 @@ pub mod ix {
     pub const QTY_SENT: usize = 2;
     /// Shares filled (terminal orders, late fills included, busts subtracted).
     pub const QTY_FILLED: usize = 3;
-    /// Cancel and cancel/replace requests sent.
-    pub const CXL_REQ: usize = 4;
-    /// OrderCancelRejects.
-    pub const CXL_REJ: usize = 5;
     /// Ack latency observations.
-    pub const ACK_N: usize = 6;
+    pub const ACK_N: usize = 4;
     /// Sum of ack latencies, ns.
-    pub const ACK_SUM: usize = 7;
-    /// Fill latency observations.
-    pub const FLAT_N: usize = 8;
-    /// Sum of fill latencies, ns.
-    pub const FLAT_SUM: usize = 9;
+    pub const ACK_SUM: usize = 5;
+    /// Cancel and cancel/replace requests sent.
+    pub const CXL_REQ: usize = 6;
+    /// OrderCancelRejects.
+    pub const CXL_REJ: usize = 7;
     /// Fills.
-    pub const FILLS: usize = 10;
+    pub const FILLS: usize = 8;
     /// Fills with a usable arrival quote.
-    pub const PX_N: usize = 11;
+    pub const PX_N: usize = 9;
     /// Their shares.
-    pub const PX_QTY: usize = 12;
+    pub const PX_QTY: usize = 10;
     /// Sum x * PI (bps).
-    pub const PI: usize = 13;
+    pub const PI: usize = 11;
     /// Sum x * ES (bps).
-    pub const ES: usize = 14;
+    pub const ES: usize = 12;
     /// Sum x * quoted spread (bps).
-    pub const QS: usize = 15;
+    pub const QS: usize = 13;
     /// Shares with PI > 0.
-    pub const PI_POS: usize = 16;
+    pub const PI_POS: usize = 14;
     /// Shares at the quote.
-    pub const PI_ZERO: usize = 17;
+    pub const PI_ZERO: usize = 15;
     /// Shares outside the quote.
-    pub const PI_NEG: usize = 18;
+    pub const PI_NEG: usize = 16;
+    /// Fill latency observations.
+    pub const FLAT_N: usize = 17;
+    /// Sum of fill latencies, ns.
+    pub const FLAT_SUM: usize = 18;
     /// Executed shares per time-to-execution bucket (9).
     pub const TTE: usize = 19;
     /// Per horizon h: resolved shares at `MO + 4h`, sum x*MO at `MO + 4h + 1`, x*IM at `+ 2`,
@@ -55,6 +60,9 @@ pub mod ix {
     pub const N: usize = MO + 4 * super::MAX_HORIZONS;
 }
 
+// Each horizon's four markout sums fill one cache line.
+const _: () = assert!(ix::MO % 4 == 0 && ix::N == 60);
+
 /// The base exponent of one window (the sums themselves live interleaved in [`Cell::sums`]).
 pub type Sums = Window<0>;
 
@@ -62,28 +70,33 @@ pub type Sums = Window<0>;
 ///
 /// The fast and slow sums are interleaved (`sums[i] = [fast, slow]`) so an observation touches
 /// one cache line for both windows, and the sums an event updates together sit side by side.
+/// Laid out for the cache (`repr(C)`, 64-byte aligned): line 0 holds what every update and every
+/// row reads (the windows' bases, the counts, the dirty flag); the sums start on line 1 so that
+/// each group of four updated together (terminal accounting, latencies, fill figures, one
+/// horizon's markouts) is one line; the histograms' totals sit right after the sums.
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 pub struct Cell {
-    /// `sums[i][0]` fast window (minutes), `sums[i][1]` slow window (days), forward-weighted.
-    pub sums: [[f64; 2]; ix::N],
     /// Fast window's base exponent.
     pub fast: Sums,
     /// Slow window's base exponent.
     pub slow: Sums,
-    /// Ack latency histogram (fast window's weights).
-    pub ack_hist: LogHist,
-    /// Fill latency histogram (fast window's weights).
-    pub fill_hist: LogHist,
     /// Terminal orders counted (raw, saturating at u32::MAX when published).
     pub n_orders: u64,
     /// Fills (raw; busts subtract).
     pub n_fills: u64,
-    /// Fills whose price KPIs were skipped (no usable arrival quote).
-    pub n_price_skipped: u64,
     /// Event time of the last change.
     pub last_change: u64,
     /// Queued for publication.
     pub dirty: bool,
+    /// `sums[i][0]` fast window (minutes), `sums[i][1]` slow window (days), forward-weighted.
+    pub sums: [[f64; 2]; ix::N],
+    /// Fills whose price KPIs were skipped (no usable arrival quote).
+    pub n_price_skipped: u64,
+    /// Ack latency histogram (fast window's weights).
+    pub ack_hist: LogHist,
+    /// Fill latency histogram (fast window's weights).
+    pub fill_hist: LogHist,
 }
 
 impl Default for Cell {
@@ -112,6 +125,188 @@ pub struct Stamps {
     pub slow: Stamp,
 }
 
+/// What the engine keeps of a cell besides its sums and histogram bins (those live in
+/// zero-initialised arenas, see [`super::Stats`]): the windows' bases, the raw counts, the
+/// histograms' totals and the dirty flag, packed into one 64-byte aligned cache line that every
+/// update and every row reads.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(64))]
+pub struct CellHead {
+    /// Fast window's base exponent.
+    pub fast_base: i64,
+    /// Slow window's base exponent.
+    pub slow_base: i64,
+    /// Terminal orders counted.
+    pub n_orders: u64,
+    /// Fills (busts subtract).
+    pub n_fills: u64,
+    /// Fills whose price KPIs were skipped.
+    pub n_price_skipped: u64,
+    /// Ack latency histogram's total.
+    pub ack_total: f64,
+    /// Fill latency histogram's total.
+    pub fill_total: f64,
+    /// Fast window live (something added).
+    pub fast_live: bool,
+    /// Slow window live.
+    pub slow_live: bool,
+    /// Queued for publication.
+    pub dirty: bool,
+    /// Ack histogram: highest bucket used + 1, lowest bucket used.
+    pub ack_end: u8,
+    /// See `ack_end`.
+    pub ack_start: u8,
+    /// Fill histogram: highest bucket used + 1, lowest bucket used.
+    pub fill_end: u8,
+    /// See `fill_end`.
+    pub fill_start: u8,
+}
+
+// One cache line.
+const _: () = assert!(core::mem::size_of::<CellHead>() == 64);
+
+impl CellHead {
+    /// A new cell's header (empty histograms start at `u8::MAX`).
+    pub fn new() -> Self {
+        Self {
+            ack_start: u8::MAX,
+            fill_start: u8::MAX,
+            ..Self::default()
+        }
+    }
+    /// The fast window's base.
+    #[inline]
+    pub fn fast(&self) -> Sums {
+        Sums {
+            s: [],
+            base: self.fast_base,
+            live: self.fast_live,
+        }
+    }
+    /// The slow window's base.
+    #[inline]
+    pub fn slow(&self) -> Sums {
+        Sums {
+            s: [],
+            base: self.slow_base,
+            live: self.slow_live,
+        }
+    }
+    /// The ack histogram's totals.
+    #[inline]
+    pub fn ack(&self) -> HistMeta {
+        HistMeta::from_parts(self.ack_total, self.ack_end, self.ack_start)
+    }
+    /// The fill histogram's totals.
+    #[inline]
+    pub fn fill(&self) -> HistMeta {
+        HistMeta::from_parts(self.fill_total, self.fill_end, self.fill_start)
+    }
+    #[inline]
+    fn set_ack(&mut self, m: HistMeta) {
+        (self.ack_total, self.ack_end, self.ack_start) = m.parts();
+    }
+    #[inline]
+    fn set_fill(&mut self, m: HistMeta) {
+        (self.fill_total, self.fill_end, self.fill_start) = m.parts();
+    }
+}
+
+/// A read-only view of one cell (an owned [`Cell`] or one of the engine's arena cells).
+#[derive(Debug, Clone, Copy)]
+pub struct CellRef<'a> {
+    /// Fast window's base.
+    pub fast: Sums,
+    /// Slow window's base.
+    pub slow: Sums,
+    /// The sums.
+    pub sums: &'a [[f64; 2]; ix::N],
+    /// Ack histogram totals.
+    pub ack: HistMeta,
+    /// Both histograms' bins, interleaved (`[b][0]` ack, `[b][1]` fill).
+    pub bins: &'a Bins2,
+    /// Fill histogram totals.
+    pub fill: HistMeta,
+    /// Terminal orders counted.
+    pub n_orders: u64,
+    /// Fills.
+    pub n_fills: u64,
+    /// Fills whose price KPIs were skipped.
+    pub n_price_skipped: u64,
+}
+
+/// A mutable view of one of the engine's arena cells: the same updates as [`Cell`]'s.
+#[derive(Debug)]
+pub struct CellMut<'a> {
+    /// Header.
+    pub head: &'a mut CellHead,
+    /// The sums.
+    pub sums: &'a mut [[f64; 2]; ix::N],
+    /// Both histograms' bins, interleaved (`[b][0]` ack, `[b][1]` fill).
+    pub bins: &'a mut Bins2,
+}
+
+impl CellMut<'_> {
+    /// As [`Cell::prepare`].
+    #[inline]
+    pub fn prepare(&mut self, st: Stamps) {
+        let mut fast = self.head.fast();
+        let moved = fast.prepare(st.fast);
+        (self.head.fast_base, self.head.fast_live) = (fast.base, fast.live);
+        if let Some(f) = moved {
+            for v in self.sums.iter_mut() {
+                v[0] *= f;
+            }
+            let (mut a, mut b) = (self.head.ack(), self.head.fill());
+            a.rescale_lane(self.bins, 0, f);
+            b.rescale_lane(self.bins, 1, f);
+            self.head.set_ack(a);
+            self.head.set_fill(b);
+        }
+        let mut slow = self.head.slow();
+        let moved = slow.prepare(st.slow);
+        (self.head.slow_base, self.head.slow_live) = (slow.base, slow.live);
+        if let Some(f) = moved {
+            for v in self.sums.iter_mut() {
+                v[1] *= f;
+            }
+        }
+    }
+    /// As [`Cell::prepare_weights`].
+    #[inline]
+    pub fn prepare_weights(&mut self, st: Stamps) -> [f64; 2] {
+        self.prepare(st);
+        [
+            self.head.fast().weight(st.fast),
+            self.head.slow().weight(st.slow),
+        ]
+    }
+    /// As [`Cell::add_w`].
+    #[inline]
+    pub fn add_w(&mut self, i: usize, w: [f64; 2], x: f64) {
+        let s = &mut self.sums[i];
+        s[0] += x * w[0];
+        s[1] += x * w[1];
+    }
+    /// As [`Cell::add_latency_w`].
+    #[inline]
+    pub fn add_latency_w(&mut self, fill: bool, ns: u64, w: [f64; 2]) {
+        if fill {
+            let mut m = self.head.fill();
+            m.add_lane(self.bins, 1, ns, w[0]);
+            self.head.set_fill(m);
+            self.add_w(ix::FLAT_N, w, 1.0);
+            self.add_w(ix::FLAT_SUM, w, ns as f64);
+        } else {
+            let mut m = self.head.ack();
+            m.add_lane(self.bins, 0, ns, w[0]);
+            self.head.set_ack(m);
+            self.add_w(ix::ACK_N, w, 1.0);
+            self.add_w(ix::ACK_SUM, w, ns as f64);
+        }
+    }
+}
+
 impl Cell {
     /// Makes room for an observation at `st` (moves the bases, rescaling the sums and the
     /// histograms by exact powers of two).
@@ -128,6 +323,39 @@ impl Cell {
             for v in &mut self.sums {
                 v[1] *= f;
             }
+        }
+    }
+    /// [`Cell::prepare`], then the forward weights of `st` in both windows (for [`Cell::add_w`]:
+    /// computed once per observation instead of once per sum, the same values).
+    #[inline]
+    pub fn prepare_weights(&mut self, st: Stamps) -> [f64; 2] {
+        self.prepare(st);
+        self.weights(st)
+    }
+    /// The forward weights of `st` in the fast and slow windows (after [`Cell::prepare`]).
+    #[inline]
+    pub fn weights(&self, st: Stamps) -> [f64; 2] {
+        [self.fast.weight(st.fast), self.slow.weight(st.slow)]
+    }
+    /// Adds `x` to sum `i` in both windows with the weights `w` of [`Cell::weights`]: exactly
+    /// what [`Cell::add`] computes.
+    #[inline]
+    pub fn add_w(&mut self, i: usize, w: [f64; 2], x: f64) {
+        let s = &mut self.sums[i];
+        s[0] += x * w[0];
+        s[1] += x * w[1];
+    }
+    /// [`Cell::add_latency`] with the weights of [`Cell::weights`].
+    #[inline]
+    pub fn add_latency_w(&mut self, fill: bool, ns: u64, w: [f64; 2]) {
+        if fill {
+            self.fill_hist.add(ns, w[0]);
+            self.add_w(ix::FLAT_N, w, 1.0);
+            self.add_w(ix::FLAT_SUM, w, ns as f64);
+        } else {
+            self.ack_hist.add(ns, w[0]);
+            self.add_w(ix::ACK_N, w, 1.0);
+            self.add_w(ix::ACK_SUM, w, ns as f64);
         }
     }
     /// Adds `x` to sum `i` in both windows, observed at `st`.
@@ -316,13 +544,58 @@ fn unit_of(den: f64, n: f64, fallback: f64) -> f64 {
 }
 
 impl Cell {
+    /// Both histograms' bins interleaved, as the views hold them.
+    pub fn bins2(&self) -> Bins2 {
+        let mut b = [[0.0f32; 2]; HIST_BUCKETS];
+        for (o, (a, f)) in b
+            .iter_mut()
+            .zip(self.ack_hist.bins().iter().zip(self.fill_hist.bins()))
+        {
+            *o = [*a, *f];
+        }
+        b
+    }
+
+    /// A read-only view (the estimator works on views), with `bins` = [`Cell::bins2`].
+    pub fn view<'a>(&'a self, bins: &'a Bins2) -> CellRef<'a> {
+        CellRef {
+            fast: self.fast,
+            slow: self.slow,
+            sums: &self.sums,
+            ack: *self.ack_hist.meta(),
+            fill: *self.fill_hist.meta(),
+            bins,
+            n_orders: self.n_orders,
+            n_fills: self.n_fills,
+            n_price_skipped: self.n_price_skipped,
+        }
+    }
+
     /// The estimates at `now`, with the pool's `priors`.
     pub fn estimate(&self, now: Stamps, priors: &Priors, p: &EstimatorParams) -> Estimates {
-        self.estimate_scope(now, priors, p, true)
+        self.view(&self.bins2()).estimate(now, priors, p)
     }
 
     /// Only what a scoreboard row shows (the score horizon's markouts; no time-to-execution
     /// shares, no at-quote/outside split, no mean fill latency): the publication path.
+    pub fn estimate_row(&self, now: Stamps, priors: &Priors, p: &EstimatorParams) -> Estimates {
+        self.view(&self.bins2()).estimate_row(now, priors, p)
+    }
+}
+
+impl CellRef<'_> {
+    /// The slow window's forward-weighted sum `i`.
+    #[inline]
+    pub fn slow_sum(&self, i: usize) -> f64 {
+        self.sums[i][1]
+    }
+
+    /// As [`Cell::estimate`].
+    pub fn estimate(&self, now: Stamps, priors: &Priors, p: &EstimatorParams) -> Estimates {
+        self.estimate_scope(now, priors, p, true)
+    }
+
+    /// As [`Cell::estimate_row`].
     pub fn estimate_row(&self, now: Stamps, priors: &Priors, p: &EstimatorParams) -> Estimates {
         self.estimate_scope(now, priors, p, false)
     }
@@ -335,12 +608,12 @@ impl Cell {
         full: bool,
     ) -> Estimates {
         let f = Abs {
-            s: &self.sums,
+            s: self.sums,
             side: 0,
             k: self.fast.scale(now.fast),
         };
         let s = Abs {
-            s: &self.sums,
+            s: self.sums,
             side: 1,
             k: self.slow.scale(now.slow),
         };
@@ -397,11 +670,11 @@ impl Cell {
                 e.tte_share[b] = (s.get(ix::TTE + b) / tte_total).clamp(0.0, 1.0);
             }
         }
-        if let Some([p50, p99]) = self.ack_hist.quantiles([0.5, 0.99]) {
+        if let Some([p50, p99]) = self.ack.quantiles_lane(self.bins, 0, [0.5, 0.99]) {
             e.ack_p50_ns = p50;
             e.ack_p99_ns = p99;
         }
-        if let Some([p50]) = self.fill_hist.quantiles([0.5]) {
+        if let Some([p50]) = self.fill.quantiles_lane(self.bins, 1, [0.5]) {
             e.fill_p50_ns = p50;
         }
         e.eff_orders = s.get(ix::ORDERS).max(0.0);
@@ -443,6 +716,10 @@ impl Default for PoolAccumulator {
 impl PoolAccumulator {
     /// Adds one LP's cell (its slow window, decayed to `now`).
     pub fn add(&mut self, c: &Cell, now: Stamps) {
+        self.add_ref(&c.view(&c.bins2()), now);
+    }
+    /// As [`PoolAccumulator::add`], from a view.
+    pub fn add_ref(&mut self, c: &CellRef<'_>, now: Stamps) {
         let k = c.slow.scale(now.slow);
         for (a, v) in self.s.iter_mut().zip(c.sums.iter()) {
             *a += v[1] * k;

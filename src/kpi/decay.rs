@@ -50,8 +50,15 @@ impl HalfLife {
     /// The stamp of `t`.
     #[inline]
     pub fn stamp(&self, t: u64) -> Stamp {
-        let dt = t as i128 - self.t0 as i128;
-        let e = dt as f64 / self.ns as f64;
+        // `(t - t0) as f64` with the sign apart: u64 -> f64 rounds to nearest like the i128
+        // conversion, and rounding to nearest is symmetric, so this is `(t as i128 - t0 as
+        // i128) as f64` bit for bit, without the 128-bit conversion routine.
+        let dt = if t >= self.t0 {
+            (t - self.t0) as f64
+        } else {
+            -((self.t0 - t) as f64)
+        };
+        let e = dt / self.ns as f64;
         let k = e.floor();
         Stamp {
             k: k as i64,

@@ -12,6 +12,16 @@ pub fn px(p: f64) -> i64 {
     (p * PRICE_SCALE as f64).round() as i64
 }
 
+/// `v as f64`, through the (cheaper, equally rounded) `i64` conversion when `v` fits: both round
+/// the same integer to the nearest double, so the result is bit-identical.
+#[inline]
+pub fn i128_to_f64(v: i128) -> f64 {
+    match i64::try_from(v) {
+        Ok(x) => x as f64,
+        Err(_) => v as f64,
+    }
+}
+
 /// Arrival NBBO of an order: bid, ask (fixed-point), and the side sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Arrival {
@@ -32,13 +42,13 @@ impl Arrival {
     /// `m_a` as f64 price units.
     #[inline]
     pub fn mid(&self) -> f64 {
-        self.two_mid() as f64 / 2.0 / PRICE_SCALE as f64
+        i128_to_f64(self.two_mid()) / 2.0 / PRICE_SCALE as f64
     }
     /// `x / m_a * 1e4` for a fixed-point difference `x`.
     #[inline]
     fn bps(&self, diff_fp: i128) -> f64 {
         // x / ((b + a) / 2) * 1e4 = x * 2e4 / (b + a)
-        diff_fp as f64 * 2.0e4 / self.two_mid() as f64
+        i128_to_f64(diff_fp) * 2.0e4 / i128_to_f64(self.two_mid())
     }
     /// Whether the quote can anchor price KPIs: both sides positive and not crossed or locked.
     #[inline]

@@ -9,22 +9,44 @@
 pub const HIST_BUCKETS: usize = 128;
 const MIN_OCTAVE: u32 = 8;
 
-/// Decayed histogram of nanosecond latencies.
+/// Two histograms' bins interleaved, `[b][0]` ack and `[b][1]` fill: an order's ack and fill
+/// latencies usually fall in the same bucket, so both updates touch one cache line.
+pub type Bins2 = [[f32; 2]; HIST_BUCKETS];
+
+/// The totals of a histogram whose bins live elsewhere (the engine keeps the bins of every cell
+/// in one zero-initialised arena and these totals in the cell's header).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LogHist {
-    bins: [f32; HIST_BUCKETS],
+pub struct HistMeta {
     /// Sum of the bins (kept so a quantile scan can stop early).
     total: f64,
     /// Highest bucket ever used + 1 (the scan's end).
     end: u8,
+    /// Lowest bucket ever used (the scan's start: the bins below it are all zero).
+    start: u8,
+}
+
+impl Default for HistMeta {
+    fn default() -> Self {
+        Self {
+            total: 0.0,
+            end: 0,
+            start: u8::MAX,
+        }
+    }
+}
+
+/// Decayed histogram of nanosecond latencies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogHist {
+    meta: HistMeta,
+    bins: [f32; HIST_BUCKETS],
 }
 
 impl Default for LogHist {
     fn default() -> Self {
         Self {
+            meta: HistMeta::default(),
             bins: [0.0; HIST_BUCKETS],
-            total: 0.0,
-            end: 0,
         }
     }
 }
@@ -54,35 +76,115 @@ pub fn bucket_value(b: usize) -> u64 {
 }
 
 impl LogHist {
+    /// The totals.
+    pub fn meta(&self) -> &HistMeta {
+        &self.meta
+    }
+    /// The bins.
+    pub fn bins(&self) -> &[f32; HIST_BUCKETS] {
+        &self.bins
+    }
     /// Adds a latency with weight `w`.
     #[inline]
     pub fn add(&mut self, ns: u64, w: f64) {
-        let b = bucket_of(ns);
-        self.bins[b] += w as f32;
-        self.total += f64::from(w as f32);
-        self.end = self.end.max(b as u8 + 1);
+        self.meta.add(&mut self.bins, ns, w);
     }
     /// Multiplies every bin (the owning window's base moved).
     pub fn rescale(&mut self, f: f64) {
+        self.meta.rescale(&mut self.bins, f);
+    }
+    /// The `q` quantiles (each in [0, 1], ascending) in one pass; `None` when empty.
+    pub fn quantiles<const K: usize>(&self, qs: [f64; K]) -> Option<[u64; K]> {
+        self.meta.quantiles(&self.bins, qs)
+    }
+}
+
+impl HistMeta {
+    /// From its parts: total, end (highest bucket used + 1), start (lowest bucket used).
+    #[inline]
+    pub fn from_parts(total: f64, end: u8, start: u8) -> Self {
+        Self { total, end, start }
+    }
+    /// Its parts (see [`HistMeta::from_parts`]).
+    #[inline]
+    pub fn parts(&self) -> (f64, u8, u8) {
+        (self.total, self.end, self.start)
+    }
+    /// Adds a latency with weight `w` to `bins`.
+    #[inline]
+    pub fn add(&mut self, bins: &mut [f32; HIST_BUCKETS], ns: u64, w: f64) {
+        let b = bucket_of(ns);
+        bins[b] += w as f32;
+        self.total += f64::from(w as f32);
+        self.end = self.end.max(b as u8 + 1);
+        self.start = self.start.min(b as u8);
+    }
+    /// Multiplies every bin (the owning window's base moved).
+    pub fn rescale(&mut self, bins: &mut [f32; HIST_BUCKETS], f: f64) {
         let g = f as f32;
-        for b in &mut self.bins {
+        for b in bins.iter_mut() {
             *b *= g;
         }
         self.total *= f;
     }
-    /// The `q` quantiles (each in [0, 1], ascending) in one pass; `None` when empty.
-    pub fn quantiles<const K: usize>(&self, qs: [f64; K]) -> Option<[u64; K]> {
+    /// The `q` quantiles (each in [0, 1], ascending) of `bins` in one pass; `None` when empty.
+    pub fn quantiles<const K: usize>(
+        &self,
+        bins: &[f32; HIST_BUCKETS],
+        qs: [f64; K],
+    ) -> Option<[u64; K]> {
+        self.quantiles_by(|i| bins[i], qs)
+    }
+    /// As [`HistMeta::add`], to lane `lane` of interleaved bins.
+    #[inline]
+    pub fn add_lane(&mut self, bins: &mut Bins2, lane: usize, ns: u64, w: f64) {
+        let b = bucket_of(ns);
+        bins[b][lane] += w as f32;
+        self.total += f64::from(w as f32);
+        self.end = self.end.max(b as u8 + 1);
+        self.start = self.start.min(b as u8);
+    }
+    /// As [`HistMeta::rescale`], lane `lane` of interleaved bins.
+    pub fn rescale_lane(&mut self, bins: &mut Bins2, lane: usize, f: f64) {
+        let g = f as f32;
+        for b in bins.iter_mut() {
+            b[lane] *= g;
+        }
+        self.total *= f;
+    }
+    /// As [`HistMeta::quantiles`], lane `lane` of interleaved bins.
+    pub fn quantiles_lane<const K: usize>(
+        &self,
+        bins: &Bins2,
+        lane: usize,
+        qs: [f64; K],
+    ) -> Option<[u64; K]> {
+        self.quantiles_by(|i| bins[i][lane], qs)
+    }
+    #[inline]
+    fn quantiles_by<const K: usize>(
+        &self,
+        bin: impl Fn(usize) -> f32,
+        qs: [f64; K],
+    ) -> Option<[u64; K]> {
         let total = self.total;
         if total <= 0.0 || !total.is_finite() || self.end == 0 {
             return None;
         }
-        let end = self.end as usize;
+        let end = (self.end as usize).min(HIST_BUCKETS);
         // A quantile the rounding residue leaves unreached reports the highest used bucket.
         let mut out = [bucket_value(end - 1); K];
         let mut cum = 0.0;
         let mut qi = 0;
-        for (i, &b) in self.bins[..end].iter().enumerate() {
-            cum += f64::from(b);
+        // The bins below `start` are zero: adding them leaves `cum` at +0.0, which reaches no
+        // quantile above 0, so the scan may begin at `start` (unless a quantile <= 0 is asked).
+        let first = if K > 0 && qs[0] > 0.0 {
+            (self.start as usize).min(end)
+        } else {
+            0
+        };
+        for i in first..end {
+            cum += f64::from(bin(i));
             while qi < K && cum >= qs[qi] * total {
                 out[qi] = bucket_value(i);
                 qi += 1;

@@ -7,9 +7,13 @@ pub mod hist;
 pub mod markout;
 pub mod quotes;
 
-pub use cell::{Cell, Estimates, EstimatorParams, PoolAccumulator, Priors, Stamps, ix, shrink};
+pub use cell::{
+    Cell, CellHead, CellMut, CellRef, Estimates, EstimatorParams, PoolAccumulator, Priors, Stamps,
+    ix, shrink,
+};
 pub use decay::{HalfLife, Stamp};
 pub use formulas::{Arrival, PRICE_SCALE, QuoteRelation, SizeBuckets, px, quote_relation};
+use hist::HIST_BUCKETS;
 pub use markout::{FillRec, MAX_HORIZONS, Markouts};
 pub use quotes::{QuoteBook, QuoteSkip, QuoteUpdate};
 
@@ -27,12 +31,96 @@ pub struct RowKey {
     pub lp: u16,
 }
 
+/// Sums per cell in the sums arena.
+const SUMS: usize = ix::N;
+/// Histogram bins per cell in the bins arena (ack, then fill).
+const BINS: usize = 2 * HIST_BUCKETS;
+/// Bytes of one cell's sums (15 cache lines).
+const SUMS_BYTES: usize = SUMS * 16;
+/// Bytes of one cell's bins (16 cache lines).
+const BINS_BYTES: usize = BINS * 4;
+
+/// A zero-initialised, 64-byte aligned byte arena: an anonymous mapping that asks for
+/// transparent huge pages (the cells are touched at random: with 4 KiB pages nearly every access
+/// would also miss the TLB), else (no mapping possible) a zeroed heap allocation.
+#[derive(Debug)]
+struct Arena {
+    map: Option<memmap2::MmapMut>,
+    heap: Vec<u64>,
+    /// Offset of the first 64-byte boundary.
+    off: usize,
+    len: usize,
+}
+
+impl Arena {
+    fn new(len: usize) -> Self {
+        let want = len + 64;
+        match memmap2::MmapOptions::new().len(want).map_anon() {
+            Ok(map) => {
+                // Advisory only: without huge pages everything works the same, slower.
+                let _ = map.advise(memmap2::Advice::HugePage);
+                let off = (64 - map.as_ptr() as usize % 64) % 64;
+                Self {
+                    map: Some(map),
+                    heap: Vec::new(),
+                    off,
+                    len,
+                }
+            }
+            Err(_) => {
+                // `vec![0u64; n]` is a zeroed allocation (`calloc`).
+                let heap = vec![0u64; want.div_ceil(8)];
+                let off = (64 - heap.as_ptr() as usize % 64) % 64;
+                Self {
+                    map: None,
+                    heap,
+                    off,
+                    len,
+                }
+            }
+        }
+    }
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        let all: &[u8] = match &self.map {
+            Some(m) => m,
+            None => bytemuck::cast_slice(&self.heap),
+        };
+        &all[self.off..self.off + self.len]
+    }
+    #[inline]
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        let all: &mut [u8] = match &mut self.map {
+            Some(m) => m,
+            None => bytemuck::cast_slice_mut(&mut self.heap),
+        };
+        &mut all[self.off..self.off + self.len]
+    }
+}
+
+impl Clone for Arena {
+    fn clone(&self) -> Self {
+        let mut a = Self::new(self.len);
+        a.bytes_mut().copy_from_slice(self.bytes());
+        a
+    }
+}
+
 /// The cells, allocated on first use (a new LP x symbol x bucket combination), indexed by the
 /// scoreboard's row formula.
+///
+/// A cell is a 64-byte [`CellHead`] (pushed when the cell is created) plus its sums and histogram bins,
+/// which live in two zero-initialised arenas reserved for `max_cells` up front (anonymous
+/// mappings with transparent huge pages requested): the kernel hands out zero pages, so creating
+/// a cell writes one cache line instead of zeroing and copying 2 KiB, only the pages of cells in use
+/// are ever touched, and random cell accesses mostly hit the TLB. Each cell's sums and bins start
+/// on a 64-byte boundary.
 #[derive(Debug, Clone)]
 pub struct Stats {
     index: Vec<u32>,
-    cells: Vec<Cell>,
+    heads: Vec<CellHead>,
+    sums: Arena,
+    bins: Arena,
     keys: Vec<RowKey>,
     max_cells: usize,
     /// Cell table full: updates for new combinations dropped.
@@ -45,17 +133,25 @@ pub struct Stats {
     pub max_lps: u16,
     /// Also keep the (all symbols, one size bucket) rows.
     pub bucket_totals: bool,
+    /// The last complete [`Stats::fan_out`]: `(lp, sym or MAX, bucket or MAX, bucket_totals)`
+    /// and its ids (cells are never removed, so they stay valid). Several observations of one
+    /// event feed the same cells.
+    fan_cache: ((u16, u32, u8, bool), [u32; 4], usize),
 }
 
 impl Stats {
     /// Room for the given dimensions; at most `max_cells` cells are ever created.
     pub fn new(max_symbols: u32, n_buckets: u8, max_lps: u16, max_cells: usize) -> Self {
         let n_rows = (max_symbols as usize + 1) * (n_buckets as usize + 1) * max_lps as usize;
+        // Zeroed arenas: virtual memory up front, pages touched only as cells are created.
+        let sums = Arena::new(max_cells * SUMS_BYTES);
+        let bins = Arena::new(max_cells * BINS_BYTES);
         Self {
             index: vec![NONE; n_rows],
-            // Reserved (virtual memory) up front so that new cells never move the others; pages
-            // are touched only as cells are created.
-            cells: Vec::with_capacity(max_cells),
+            // Reserved up front so that new cells never move the others.
+            heads: Vec::with_capacity(max_cells),
+            sums,
+            bins,
             keys: Vec::with_capacity(max_cells),
             max_cells,
             cells_full: 0,
@@ -63,6 +159,7 @@ impl Stats {
             n_buckets,
             max_lps,
             bucket_totals: true,
+            fan_cache: ((0, u32::MAX, u8::MAX, false), [0; 4], usize::MAX),
         }
     }
 
@@ -85,12 +182,13 @@ impl Stats {
         if id != NONE {
             return Some(id);
         }
-        if self.cells.len() >= self.max_cells {
+        if self.heads.len() >= self.max_cells {
             self.cells_full += 1;
             return None;
         }
-        let id = self.cells.len() as u32;
-        self.cells.push(Cell::default());
+        let id = self.heads.len() as u32;
+        // Its sums and bins are still the arenas' zeros: nothing to write.
+        self.heads.push(CellHead::new());
         self.keys.push(k);
         self.index[r] = id;
         Some(id)
@@ -108,8 +206,8 @@ impl Stats {
 
     /// The cell of `k`, if it exists.
     #[inline]
-    pub fn find(&self, k: RowKey) -> Option<&Cell> {
-        self.find_id(k).map(|id| &self.cells[id as usize])
+    pub fn find(&self, k: RowKey) -> Option<CellRef<'_>> {
+        self.find_id(k).map(|id| self.cell(id))
     }
 
     /// The cells a per-order observation updates: (symbol, bucket), (symbol, all sizes),
@@ -117,11 +215,35 @@ impl Stats {
     /// that need it. Returns the ids and how many there are.
     #[inline]
     pub fn fan_out(&mut self, lp: u16, sym: Option<u32>, bucket: Option<u8>) -> ([u32; 4], usize) {
+        let key = (
+            lp,
+            sym.unwrap_or(u32::MAX),
+            bucket.unwrap_or(u8::MAX),
+            self.bucket_totals,
+        );
+        if self.fan_cache.0 == key && self.fan_cache.2 != usize::MAX {
+            return (self.fan_cache.1, self.fan_cache.2);
+        }
+        let (out, n, complete) = self.fan_out_uncached(lp, sym, bucket);
+        // Only a fan-out that created or found every cell is remembered: a dropped cell (table
+        // full) must be retried (and counted) every time.
+        self.fan_cache = (key, out, if complete { n } else { usize::MAX });
+        (out, n)
+    }
+
+    fn fan_out_uncached(
+        &mut self,
+        lp: u16,
+        sym: Option<u32>,
+        bucket: Option<u8>,
+    ) -> ([u32; 4], usize, bool) {
         let all_s = self.max_symbols;
         let all_b = self.n_buckets;
         let mut out = [0u32; 4];
         let mut n = 0;
+        let mut tried = 0;
         let mut push = |st: &mut Self, s: u32, b: u8| {
+            tried += 1;
             if let Some(id) = st.cell_id(RowKey {
                 sym: s,
                 bucket: b,
@@ -141,18 +263,50 @@ impl Stats {
             push(self, all_s, b);
         }
         push(self, all_s, all_b);
-        (out, n)
+        (out, n, n == tried)
     }
 
     /// A cell by id.
     #[inline]
-    pub fn cell(&self, id: u32) -> &Cell {
-        &self.cells[id as usize]
+    pub fn cell(&self, id: u32) -> CellRef<'_> {
+        let i = id as usize;
+        let h = &self.heads[i];
+        let s = i * SUMS_BYTES;
+        let b = i * BINS_BYTES;
+        let sums: &[[f64; 2]] = bytemuck::cast_slice(&self.sums.bytes()[s..s + SUMS_BYTES]);
+        let bins: &[[f32; 2]] = bytemuck::cast_slice(&self.bins.bytes()[b..b + BINS_BYTES]);
+        CellRef {
+            fast: h.fast(),
+            slow: h.slow(),
+            sums: sums.try_into().expect("sums"),
+            ack: h.ack(),
+            bins: bins.try_into().expect("bins"),
+            fill: h.fill(),
+            n_orders: h.n_orders,
+            n_fills: h.n_fills,
+            n_price_skipped: h.n_price_skipped,
+        }
     }
     /// A cell by id, mutably.
     #[inline]
-    pub fn cell_mut(&mut self, id: u32) -> &mut Cell {
-        &mut self.cells[id as usize]
+    pub fn cell_mut(&mut self, id: u32) -> CellMut<'_> {
+        let i = id as usize;
+        let s = i * SUMS_BYTES;
+        let b = i * BINS_BYTES;
+        let sums: &mut [[f64; 2]] =
+            bytemuck::cast_slice_mut(&mut self.sums.bytes_mut()[s..s + SUMS_BYTES]);
+        let bins: &mut [[f32; 2]] =
+            bytemuck::cast_slice_mut(&mut self.bins.bytes_mut()[b..b + BINS_BYTES]);
+        CellMut {
+            head: &mut self.heads[i],
+            sums: sums.try_into().expect("sums"),
+            bins: bins.try_into().expect("bins"),
+        }
+    }
+    /// A cell's header, mutably.
+    #[inline]
+    pub fn head_mut(&mut self, id: u32) -> &mut CellHead {
+        &mut self.heads[id as usize]
     }
     /// The key of a cell.
     #[inline]
@@ -161,11 +315,11 @@ impl Stats {
     }
     /// Number of cells.
     pub fn len(&self) -> usize {
-        self.cells.len()
+        self.heads.len()
     }
     /// Whether there is no cell.
     pub fn is_empty(&self) -> bool {
-        self.cells.is_empty()
+        self.heads.is_empty()
     }
     /// The pool prior: ratio of the summed slow sums of every LP's all-symbols, all-sizes cell.
     pub fn pool_priors(&self, now: Stamps, fallback: &Priors) -> Priors {
@@ -176,7 +330,7 @@ impl Stats {
                 bucket: self.n_buckets,
                 lp,
             }) {
-                acc.add(c, now);
+                acc.add_ref(&c, now);
             }
         }
         acc.priors(fallback)

@@ -119,14 +119,37 @@ impl ScoreInputs {
 impl Transforms {
     /// `n_k` for every slot, each in [0, 1].
     pub fn normalise(&self, k: &ScoreInputs) -> [f64; N_WEIGHTS] {
+        self.normalise_slots(k, u8::MAX)
+    }
+
+    /// `n_k` for the slots whose bit is set in `used` (the others are 0: a slot no profile weighs
+    /// contributes `0 * n_k = +0.0` to every composite whatever `n_k` in [0, 1] is, so skipping
+    /// its transform changes no score).
+    #[inline]
+    pub fn normalise_slots(&self, k: &ScoreInputs, used: u8) -> [f64; N_WEIGHTS] {
+        let on = |s: usize| used & (1 << s) != 0;
         let mut n = [0.0; N_WEIGHTS];
-        n[slot::LATENCY] = unit((-k.latency_ns.max(0.0) / self.latency_half_ns).exp2());
-        n[slot::FILL_RATE] = unit(k.fill_rate);
-        n[slot::PRICE_IMPROVEMENT] = unit(logistic(k.pi_bps / self.pi_scale_bps));
-        n[slot::MARKET_IMPACT] = unit(logistic(-k.impact_bps / self.impact_scale_bps));
-        n[slot::REJECT_RATE] = unit(1.0 - k.reject_rate);
-        n[slot::EFFECTIVE_SPREAD] = unit(logistic(-k.es_bps / self.es_scale_bps));
-        n[slot::MARKOUT] = unit(logistic(k.markout_bps / self.markout_scale_bps));
+        if on(slot::LATENCY) {
+            n[slot::LATENCY] = unit((-k.latency_ns.max(0.0) / self.latency_half_ns).exp2());
+        }
+        if on(slot::FILL_RATE) {
+            n[slot::FILL_RATE] = unit(k.fill_rate);
+        }
+        if on(slot::PRICE_IMPROVEMENT) {
+            n[slot::PRICE_IMPROVEMENT] = unit(logistic(k.pi_bps / self.pi_scale_bps));
+        }
+        if on(slot::MARKET_IMPACT) {
+            n[slot::MARKET_IMPACT] = unit(logistic(-k.impact_bps / self.impact_scale_bps));
+        }
+        if on(slot::REJECT_RATE) {
+            n[slot::REJECT_RATE] = unit(1.0 - k.reject_rate);
+        }
+        if on(slot::EFFECTIVE_SPREAD) {
+            n[slot::EFFECTIVE_SPREAD] = unit(logistic(-k.es_bps / self.es_scale_bps));
+        }
+        if on(slot::MARKOUT) {
+            n[slot::MARKOUT] = unit(logistic(k.markout_bps / self.markout_scale_bps));
+        }
         n
     }
 }
@@ -230,6 +253,39 @@ pub fn composite(w: &[f64; N_WEIGHTS], n: &[f64; N_WEIGHTS]) -> f64 {
     (100.0 * num / den).clamp(0.0, 100.0)
 }
 
+/// [`composite`] with the weights' validity and sum computed once ([`Profiles::prepared`]):
+/// bit-identical. Weights that are 0 are skipped: with `n_k` finite, `w_k * n_k` is then a zero
+/// and adding a zero to the (non-negative) running sum changes no bit.
+#[inline]
+fn composite_prepared(p: &PreparedWeights, n: &[f64; N_WEIGHTS]) -> f64 {
+    if !p.valid {
+        return f64::NAN;
+    }
+    let mut num = 0.0;
+    for (w, x) in p.w.iter().zip(n) {
+        if *w != 0.0 {
+            num += w * x;
+        }
+    }
+    (100.0 * num / p.den).clamp(0.0, 100.0)
+}
+
+/// One profile's weights with what [`composite`] derives from them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PreparedWeights {
+    w: [f64; N_WEIGHTS],
+    valid: bool,
+    den: f64,
+}
+
+/// Every profile's [`PreparedWeights`] and the KPI slots some profile weighs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PreparedProfiles {
+    p: [PreparedWeights; MAX_PROFILES],
+    n: usize,
+    used: u8,
+}
+
 /// The active profiles and their weights.
 #[derive(Debug, Clone)]
 pub struct Profiles {
@@ -252,9 +308,65 @@ impl Profiles {
         }
         Ok(Self { names, weights })
     }
+    /// The KPI slots some profile weighs (bit k: slot k has a non-zero weight somewhere). A
+    /// weight that is NaN or infinite counts as used (its composite is NaN anyway).
+    #[inline]
+    pub fn used_slots(&self) -> u8 {
+        let mut used = 0u8;
+        for w in &self.weights {
+            for (k, x) in w.iter().enumerate() {
+                if *x != 0.0 {
+                    used |= 1 << k;
+                }
+            }
+        }
+        used
+    }
+
+    /// The weights prepared for [`Profiles::scores_prepared`] (recompute after a weight change).
+    pub fn prepared(&self) -> PreparedProfiles {
+        let mut out = PreparedProfiles {
+            p: [PreparedWeights {
+                w: [0.0; N_WEIGHTS],
+                valid: false,
+                den: 0.0,
+            }; MAX_PROFILES],
+            n: self.weights.len().min(MAX_PROFILES),
+            used: self.used_slots(),
+        };
+        for (o, w) in out.p.iter_mut().zip(&self.weights) {
+            let mut den = 0.0;
+            for x in w {
+                den += *x;
+            }
+            *o = PreparedWeights {
+                w: *w,
+                valid: check_weights(w).is_ok(),
+                den,
+            };
+        }
+        out
+    }
+
+    /// [`Profiles::scores`] with prepared weights: bit-identical, cheaper.
+    #[inline]
+    pub fn scores_prepared(
+        p: &PreparedProfiles,
+        t: &Transforms,
+        k: &ScoreInputs,
+    ) -> [f64; MAX_PROFILES] {
+        let n = t.normalise_slots(k, p.used);
+        let mut out = [f64::NAN; MAX_PROFILES];
+        for (o, w) in out.iter_mut().zip(&p.p[..p.n]) {
+            *o = composite_prepared(w, &n);
+        }
+        out
+    }
+
     /// Scores of every profile slot (NaN for slots with no profile).
     pub fn scores(&self, t: &Transforms, k: &ScoreInputs) -> [f64; MAX_PROFILES] {
-        let n = t.normalise(k);
+        // Only the transforms some profile weighs (identical composites: see `normalise_slots`).
+        let n = t.normalise_slots(k, self.used_slots());
         let mut out = [f64::NAN; MAX_PROFILES];
         for (i, w) in self.weights.iter().enumerate() {
             out[i] = composite(w, &n);
