@@ -4,7 +4,7 @@ use lpscore::engine::synth::{LpTruth, SynthConfig, fix_bytes, generate};
 use lpscore::engine::{Engine, EngineConfig, FixFeed, ShmSink, writer_options};
 use lpscore::fix::{Framer, FramerConfig};
 use lpscore::kpi::RowKey;
-use lpscore::publish::{MemorySink, RowValues};
+use lpscore::publish::{BitsEq, MemorySink, RowValues};
 use lpscore_shm::{BucketSlot, Scoreboard, SymbolSlot, Writer};
 
 const SEC: u64 = 1_000_000_000;

@@ -10,7 +10,7 @@ use lpscore::engine::synth::{LpTruth, OwnedEvent, SynthConfig, fix_bytes, genera
 use lpscore::engine::{Engine, EngineConfig, FixFeed};
 use lpscore::journal::replay::{DumpFormat, LatestSink, Replayer, render, table_rows};
 use lpscore::journal::{AppendError, DurabilityKind, JournalConfig, Record, start};
-use lpscore::publish::MemorySink;
+use lpscore::publish::{BitsEq, MemorySink};
 
 const SEC: u64 = 1_000_000_000;
 

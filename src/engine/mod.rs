@@ -496,7 +496,7 @@ impl<S: RowSink> Engine<S> {
             &ScoreInputs::from_estimates(&e, h),
         );
         let lp = self.stats.key(id).lp as usize;
-        RowValues::build(
+        crate::publish::build_row(
             now,
             &e,
             h,

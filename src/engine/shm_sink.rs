@@ -1,7 +1,7 @@
 //! The production [`RowSink`]: the shared-memory scoreboard writer of `lpscore-shm`.
 use lpscore_shm::{
-    BucketSlot, BucketUnit as ShmBucketUnit, Capacities, LpId, ProfileId, ScoreRow, SymbolId,
-    SymbolSlot, Writer, WriterOptions,
+    BucketSlot, BucketUnit as ShmBucketUnit, Capacities, LpId, ProfileId, SymbolId, SymbolSlot,
+    Writer, WriterOptions,
 };
 
 use super::config::{BucketUnit, EngineConfig};
@@ -95,8 +95,7 @@ impl RowSink for ShmSink {
         } else {
             BucketSlot::Bucket(key.bucket)
         };
-        let r = ScoreRow::from_words(&row.to_words());
-        if self.w.publish(sym, bucket, lp, &r).is_err() {
+        if self.w.publish(sym, bucket, lp, row).is_err() {
             self.errors += 1;
         }
     }

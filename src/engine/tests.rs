@@ -2,7 +2,7 @@
 use super::synth::{LpTruth, OwnedEvent, SynthConfig, generate};
 use super::*;
 use crate::kpi::px;
-use crate::publish::{FLAG_HAS_DATA, FLAG_PRICE_UNAVAILABLE, MemorySink};
+use crate::publish::{BitsEq, FLAG_HAS_DATA, FLAG_PRICE_UNAVAILABLE, MemorySink};
 use proptest::prelude::*;
 
 const MS: u64 = 1_000_000;

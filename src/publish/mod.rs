@@ -1,142 +1,78 @@
 //! Publication: turns a cell's estimates and scores into the scoreboard row's values
-//! ([`RowValues`], mirroring shm/LAYOUT.md) and hands them to a [`RowSink`]: the shared-memory
+//! ([`RowValues`], the scoreboard row of shm/LAYOUT.md) and hands them to a [`RowSink`]: the shared-memory
 //! writer in production, [`MemorySink`] in tests.
 use crate::kpi::{Estimates, RowKey};
 use crate::score::{MAX_PROFILES, N_WEIGHTS};
 
-/// Row flag: the row has data.
-pub const FLAG_HAS_DATA: u32 = 1;
-/// Row flag: the LP's scoring is paused.
-pub const FLAG_PAUSED: u32 = 1 << 1;
-/// Row flag: price KPIs unavailable (no fill with a usable arrival quote).
-pub const FLAG_PRICE_UNAVAILABLE: u32 = 1 << 2;
+/// The row a sink receives is the scoreboard's own row type: the engine, the shared-memory
+/// writer and every reader share one definition and one word packer (shm/LAYOUT.md).
+pub use lpscore_shm::ScoreRow as RowValues;
+pub use lpscore_shm::{
+    FLAG_HAS_DATA, FLAG_LP_PAUSED as FLAG_PAUSED, FLAG_NO_PRICE as FLAG_PRICE_UNAVAILABLE,
+};
 
-/// The values of one scoreboard row (shm/LAYOUT.md "Row"), without the seqlock word.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct RowValues {
-    /// Engine event time of the update, ns since the Unix epoch.
-    pub publish_ns: u64,
-    /// Effective number of orders (slow window).
-    pub eff_orders: f32,
-    /// Effective number of fills (slow window).
-    pub eff_fills: f32,
-    /// Fill rate, [0, 1].
-    pub fill_rate: f32,
-    /// Reject rate, [0, 1].
-    pub reject_rate: f32,
-    /// Price improvement, bps.
-    pub pi_bps: f32,
-    /// Effective spread, bps.
-    pub es_bps: f32,
-    /// Market impact at the score horizon, bps.
-    pub impact_bps: f32,
-    /// Markout at the score horizon, bps.
-    pub markout_bps: f32,
-    /// Ack latency p50, ns (saturating).
-    pub ack_p50_ns: u32,
-    /// Ack latency p99, ns (saturating).
-    pub ack_p99_ns: u32,
-    /// Fill latency p50, ns (saturating).
-    pub fill_p50_ns: u32,
-    /// `FLAG_*` bits.
-    pub flags: u32,
-    /// Score per profile slot, [0, 100]; NaN for an inactive slot.
-    pub scores: [f32; MAX_PROFILES],
-    /// PI rate, [0, 1].
-    pub pi_rate: f32,
-    /// E/Q.
-    pub eq_ratio: f32,
-    /// Cancel-reject rate, [0, 1].
-    pub cancel_reject_rate: f32,
-    /// Realized spread at the score horizon, bps.
-    pub realized_spread_bps: f32,
-    /// Raw terminal orders (saturating).
-    pub n_orders: u32,
-    /// Raw fills (saturating).
-    pub n_fills: u32,
-    /// Fills whose price KPIs were skipped (saturating).
-    pub n_price_skipped: u32,
+/// Bit-for-bit equality of two rows (a NaN score equals itself): the replay property.
+pub trait BitsEq {
+    /// True when both rows pack to the same 15 words.
+    fn bits_eq(&self, o: &Self) -> bool;
 }
 
-impl RowValues {
-    /// Bit-exact equality (NaN scores compare equal to NaN scores with the same bits).
-    pub fn bits_eq(&self, o: &Self) -> bool {
+impl BitsEq for RowValues {
+    fn bits_eq(&self, o: &Self) -> bool {
         self.to_words() == o.to_words()
     }
+}
 
-    /// The 15 data words (row words 1..=15) as LAYOUT.md packs them.
-    pub fn to_words(&self) -> [u64; 15] {
-        let pair = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
-        let f = |x: f32| x.to_bits();
-        [
-            self.publish_ns,
-            pair(f(self.eff_orders), f(self.eff_fills)),
-            pair(f(self.fill_rate), f(self.reject_rate)),
-            pair(f(self.pi_bps), f(self.es_bps)),
-            pair(f(self.impact_bps), f(self.markout_bps)),
-            pair(self.ack_p50_ns, self.ack_p99_ns),
-            pair(self.fill_p50_ns, self.flags),
-            pair(f(self.scores[0]), f(self.scores[1])),
-            pair(f(self.scores[2]), f(self.scores[3])),
-            pair(f(self.scores[4]), f(self.scores[5])),
-            pair(f(self.scores[6]), f(self.scores[7])),
-            pair(f(self.pi_rate), f(self.eq_ratio)),
-            pair(f(self.cancel_reject_rate), f(self.realized_spread_bps)),
-            pair(self.n_orders, self.n_fills),
-            pair(self.n_price_skipped, 0),
-        ]
+/// Turns a cell's estimates and the profile scores into a row: horizon `h` for the impact,
+/// markout and realized-spread fields, counts saturated to `u32`.
+#[allow(clippy::too_many_arguments)]
+pub fn build_row(
+    publish_ns: u64,
+    e: &Estimates,
+    h: usize,
+    scores: &[f64; MAX_PROFILES],
+    paused: bool,
+    n_orders: u64,
+    n_fills: u64,
+    n_price_skipped: u64,
+) -> RowValues {
+    let sat = |x: u64| u32::try_from(x).unwrap_or(u32::MAX);
+    let mut flags = 0;
+    if e.has_data {
+        flags |= FLAG_HAS_DATA;
     }
-
-    /// Builds a row from estimates, scores and raw counts.
-    #[allow(clippy::too_many_arguments)]
-    pub fn build(
-        publish_ns: u64,
-        e: &Estimates,
-        h: usize,
-        scores: &[f64; MAX_PROFILES],
-        paused: bool,
-        n_orders: u64,
-        n_fills: u64,
-        n_price_skipped: u64,
-    ) -> Self {
-        let sat = |x: u64| u32::try_from(x).unwrap_or(u32::MAX);
-        let mut flags = 0;
-        if e.has_data {
-            flags |= FLAG_HAS_DATA;
-        }
-        if paused {
-            flags |= FLAG_PAUSED;
-        }
-        if e.price_unavailable {
-            flags |= FLAG_PRICE_UNAVAILABLE;
-        }
-        let mut s = [f32::NAN; MAX_PROFILES];
-        for (o, v) in s.iter_mut().zip(scores) {
-            *o = *v as f32;
-        }
-        Self {
-            publish_ns,
-            eff_orders: e.eff_orders as f32,
-            eff_fills: e.eff_fills as f32,
-            fill_rate: e.fill_rate as f32,
-            reject_rate: e.reject_rate as f32,
-            pi_bps: e.pi_bps as f32,
-            es_bps: e.es_bps as f32,
-            impact_bps: e.impact_bps[h] as f32,
-            markout_bps: e.markout_bps[h] as f32,
-            ack_p50_ns: sat(e.ack_p50_ns),
-            ack_p99_ns: sat(e.ack_p99_ns),
-            fill_p50_ns: sat(e.fill_p50_ns),
-            flags,
-            scores: s,
-            pi_rate: e.pi_rate as f32,
-            eq_ratio: e.eq_ratio as f32,
-            cancel_reject_rate: e.cancel_reject_rate as f32,
-            realized_spread_bps: e.rs_bps[h] as f32,
-            n_orders: sat(n_orders),
-            n_fills: sat(n_fills),
-            n_price_skipped: sat(n_price_skipped),
-        }
+    if paused {
+        flags |= FLAG_PAUSED;
+    }
+    if e.price_unavailable {
+        flags |= FLAG_PRICE_UNAVAILABLE;
+    }
+    let mut s = [f32::NAN; MAX_PROFILES];
+    for (o, v) in s.iter_mut().zip(scores) {
+        *o = *v as f32;
+    }
+    RowValues {
+        publish_ns,
+        eff_orders: e.eff_orders as f32,
+        eff_fills: e.eff_fills as f32,
+        fill_rate: e.fill_rate as f32,
+        reject_rate: e.reject_rate as f32,
+        pi_bps: e.pi_bps as f32,
+        es_bps: e.es_bps as f32,
+        impact_bps: e.impact_bps[h] as f32,
+        markout_bps: e.markout_bps[h] as f32,
+        ack_p50_ns: sat(e.ack_p50_ns),
+        ack_p99_ns: sat(e.ack_p99_ns),
+        fill_p50_ns: sat(e.fill_p50_ns),
+        flags,
+        scores: s,
+        pi_rate: e.pi_rate as f32,
+        eq_ratio: e.eq_ratio as f32,
+        cancel_reject_rate: e.cancel_reject_rate as f32,
+        realized_spread_bps: e.rs_bps[h] as f32,
+        n_orders: sat(n_orders),
+        n_fills: sat(n_fills),
+        n_price_skipped: sat(n_price_skipped),
     }
 }
 
@@ -265,7 +201,7 @@ mod tests {
         };
         let mut sc = [f64::NAN; MAX_PROFILES];
         sc[0] = 50.0;
-        let r = RowValues::build(1, &e, 0, &sc, true, u64::MAX, 3, 0);
+        let r = build_row(1, &e, 0, &sc, true, u64::MAX, 3, 0);
         assert_eq!(r.ack_p99_ns, u32::MAX);
         assert_eq!(r.n_orders, u32::MAX);
         assert_eq!(r.flags, FLAG_HAS_DATA | FLAG_PAUSED);

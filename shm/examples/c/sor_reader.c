@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define STRESS_MUL 0x9E3779B97F4A7C15ULL
 
@@ -31,6 +32,15 @@ static uint64_t monotonic_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* LPSCORE_BUSY means the writer was mid-update for every one of the bounded tries (on a busy host
+ * it can be descheduled between its two seq stores). A router retries a little later or routes
+ * on the previous value; this example retries after 50 us, up to 2000 times (outside the read
+ * path, so the sleep's syscall does not matter). */
+static void pause_50us(void) {
+    struct timespec ts = {0, 50000};
+    nanosleep(&ts, NULL);
 }
 
 static int usage(void) {
@@ -150,7 +160,11 @@ int main(int argc, char **argv) {
         }
     }
 
-    rc = lpscore_read(&b, (uint32_t)sym, bucket, (uint32_t)lp, &row);
+    for (int tries = 0;; tries++) {
+        rc = lpscore_read(&b, (uint32_t)sym, bucket, (uint32_t)lp, &row);
+        if (rc != LPSCORE_BUSY || tries == 2000) break;
+        pause_50us();
+    }
     if (rc != LPSCORE_OK) {
         fprintf(stderr, "sor_reader: read: %s\n", lpscore_strerror(rc));
         lpscore_close(&b);
@@ -182,7 +196,11 @@ int main(int argc, char **argv) {
            (double)row.realized_spread_bps);
     printf("n_orders=%u\nn_fills=%u\nn_price_skipped=%u\n", row.n_orders, row.n_fills, row.n_price_skipped);
 
-    n = lpscore_rank(&b, (uint32_t)sym, bucket, profile, ranked, 256);
+    for (int tries = 0;; tries++) {
+        n = lpscore_rank(&b, (uint32_t)sym, bucket, profile, ranked, 256);
+        if (n != LPSCORE_BUSY || tries == 2000) break;
+        pause_50us();
+    }
     if (n < 0) {
         fprintf(stderr, "sor_reader: rank: %s\n", lpscore_strerror(n));
         lpscore_close(&b);
