@@ -127,7 +127,7 @@ fn demo_completes_and_its_table_agrees_with_the_fills_journal() {
     );
     for lp in ["LP_A", "LP_B", "LP_C", "LP_D"] {
         assert!(
-            text.contains(&format!("ACME,all,{lp},")),
+            text.contains(&format!(",{lp},ACME,all,")),
             "{lp} missing from\n{text}"
         );
     }

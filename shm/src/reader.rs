@@ -592,6 +592,27 @@ impl Scoreboard {
         self.board.hw(hw::SCORE_HORIZON_NS).load(Ordering::Relaxed)
     }
 
+    /// The finite upper edges of the size buckets, in [`Self::bucket_unit`]: bucket `i` covers
+    /// `[edges[i-1], edges[i])`, the last bucket is unbounded, so there are `n_buckets - 1` edges.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("lpscore-doc-bu-{}", std::process::id()));
+    /// # let w = lpscore_shm::Writer::create(&path, &Default::default())?;
+    /// let sb = lpscore_shm::Scoreboard::open(&path)?;
+    /// let edges = sb.bucket_edges();
+    /// assert_eq!(edges.len(), sb.capacities().n_buckets as usize - 1);
+    /// assert!(edges.windows(2).all(|e| e[0] < e[1]));
+    /// # drop(w); let _ = std::fs::remove_file(&path);
+    /// # let mut l = path.into_os_string(); l.push(".lock"); let _ = std::fs::remove_file(l);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bucket_edges(&self) -> Vec<u64> {
+        let nb = self.board.geo.n_buckets as usize;
+        (0..nb.saturating_sub(1))
+            .map(|i| self.board.hw(hw::BUCKET_UPPER + i).load(Ordering::Relaxed))
+            .collect()
+    }
+
     /// The size bucket of an order of `qty` (notional USD or shares, see [`Self::bucket_unit`]):
     /// the first bucket whose upper bound exceeds it.
     ///

@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use lpscore_shm::{BucketSlot, LpId, ProfileId, ScoreRow, Scoreboard, SymbolSlot};
 
+use crate::journal::replay::{DumpFormat, bucket_label_of, render, row_cells, table_header};
+
 /// Where the appliance publishes by default.
 pub const DEFAULT_SCOREBOARD: &str = "/dev/shm/lpscore.scoreboard";
 
@@ -84,8 +86,8 @@ pub fn run(args: &DumpArgs) -> ExitCode {
     let mut out = out.lock();
     let r = match args.format {
         Format::Table => table(&mut out, &board, &lines, &profiles),
-        Format::Json => json(&mut out, &lines, &profiles),
-        Format::Csv => csv(&mut out, &lines, &profiles),
+        Format::Json => machine(&mut out, &lines, &profiles, DumpFormat::Json),
+        Format::Csv => machine(&mut out, &lines, &profiles, DumpFormat::Csv),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,6 +101,7 @@ pub fn run(args: &DumpArgs) -> ExitCode {
 
 fn collect(board: &Scoreboard, args: &DumpArgs) -> Vec<Line> {
     let n_buckets = board.capacities().n_buckets as u8;
+    let edges = board.bucket_edges();
     let lps: Vec<(LpId, String)> = board
         .lps()
         .map(|(id, n)| (id, n.as_str().to_string()))
@@ -116,7 +119,9 @@ fn collect(board: &Scoreboard, args: &DumpArgs) -> Vec<Line> {
         }
         let mut buckets = vec![(BucketSlot::All, "all".to_string())];
         if args.buckets {
-            buckets.extend((0..n_buckets).map(|b| (BucketSlot::Bucket(b), format!("b{b}"))));
+            buckets.extend(
+                (0..n_buckets).map(|b| (BucketSlot::Bucket(b), bucket_label_of(&edges, b.into()))),
+            );
         }
         for (bucket, bname) in &buckets {
             for (lp, lname) in &lps {
@@ -218,121 +223,37 @@ fn truncate(s: &str, n: usize) -> &str {
     }
 }
 
-/// JSON string escaping for names (they are short UTF-8 without NUL).
-fn jstr(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
-/// A float as JSON: non-finite values become null.
-fn jnum(v: f32) -> String {
-    if v.is_finite() {
-        format!("{v}")
-    } else {
-        "null".into()
-    }
-}
-
-const FIELDS: &str = "symbol,bucket,lp,publish_ns,n_orders,n_fills,eff_orders,eff_fills,fill_rate,reject_rate,\
-cancel_reject_rate,pi_bps,pi_rate,es_bps,eq_ratio,realized_spread_bps,impact_bps,markout_bps,\
-ack_p50_ns,ack_p99_ns,fill_p50_ns,n_price_skipped,flags";
-
-fn values(l: &Line, quote: fn(&str) -> String) -> Vec<String> {
-    let r = &l.row;
-    vec![
-        quote(&l.symbol),
-        quote(&l.bucket),
-        quote(&l.lp),
-        r.publish_ns.to_string(),
-        r.n_orders.to_string(),
-        r.n_fills.to_string(),
-        jnum(r.eff_orders),
-        jnum(r.eff_fills),
-        jnum(r.fill_rate),
-        jnum(r.reject_rate),
-        jnum(r.cancel_reject_rate),
-        jnum(r.pi_bps),
-        jnum(r.pi_rate),
-        jnum(r.es_bps),
-        jnum(r.eq_ratio),
-        jnum(r.realized_spread_bps),
-        jnum(r.impact_bps),
-        jnum(r.markout_bps),
-        r.ack_p50_ns.to_string(),
-        r.ack_p99_ns.to_string(),
-        r.fill_p50_ns.to_string(),
-        r.n_price_skipped.to_string(),
-        r.flags.to_string(),
-    ]
-}
-
-fn json(out: &mut impl Write, lines: &[Line], profiles: &[(usize, String)]) -> io::Result<()> {
-    let names: Vec<&str> = FIELDS.split(',').collect();
-    for l in lines {
-        let vals = values(l, jstr);
-        let mut s = String::from("{");
-        for (k, v) in names.iter().zip(&vals) {
-            s.push_str(&format!("\"{k}\":{v},"));
-        }
-        s.push_str("\"scores\":{");
-        let sc: Vec<String> = profiles
-            .iter()
-            .map(|(p, n)| {
-                format!(
-                    "{}:{}",
-                    jstr(n),
-                    l.row.score(*p).map_or("null".into(), jnum)
-                )
-            })
-            .collect();
-        s.push_str(&sc.join(","));
-        s.push_str("}}");
-        writeln!(out, "{s}")?;
-    }
-    Ok(())
-}
-
-fn csv(out: &mut impl Write, lines: &[Line], profiles: &[(usize, String)]) -> io::Result<()> {
-    let q = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
-    write!(out, "{FIELDS}")?;
-    for (_, n) in profiles {
-        write!(out, ",score_{}", q(n))?;
-    }
-    writeln!(out)?;
-    for l in lines {
-        let mut vals = values(l, |s| s.to_string());
-        for v in vals.iter_mut().take(3) {
-            *v = q(v);
-        }
-        for v in vals.iter_mut().skip(3) {
-            if v == "null" {
-                v.clear();
-            }
-        }
-        write!(out, "{}", vals.join(","))?;
-        for (p, _) in profiles {
-            match l.row.score(*p) {
-                Some(s) => write!(out, ",{s}")?,
-                None => write!(out, ",")?,
-            }
-        }
-        writeln!(out)?;
-    }
-    Ok(())
+/// JSON lines and CSV use the KPI table schema of `lpscore replay --dump` (the same columns and
+/// bucket labels), so a live scoreboard and a replay can be compared line for line. `t_ns` is the
+/// event time the table is as of: the latest `publish_ns` among its rows (a replay's `t_ns` is
+/// its event time too), so two dumps of the same rows are identical.
+fn machine(
+    out: &mut impl Write,
+    lines: &[Line],
+    profiles: &[(usize, String)],
+    fmt: DumpFormat,
+) -> io::Result<()> {
+    let names: Vec<String> = profiles.iter().map(|(_, n)| n.clone()).collect();
+    let header = table_header(&names);
+    let as_of = lines.iter().map(|l| l.row.publish_ns).max().unwrap_or(0);
+    let rows: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| {
+            let mut cells = row_cells(
+                as_of,
+                l.lp.clone(),
+                l.symbol.clone(),
+                l.bucket.clone(),
+                &l.row,
+                0,
+            );
+            cells.extend(
+                profiles
+                    .iter()
+                    .map(|(p, _)| l.row.score(*p).map_or(String::new(), |v| v.to_string())),
+            );
+            cells
+        })
+        .collect();
+    out.write_all(render(&header, &rows, fmt, true).as_bytes())
 }

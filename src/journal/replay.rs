@@ -813,10 +813,14 @@ pub const COLUMNS: [&str; 24] = [
 ];
 
 fn bucket_label(cfg: &EngineConfig, b: u8) -> String {
-    let edges = cfg.size_buckets().edges;
-    let n = edges.len() as u8 + 1;
-    let b = b as usize;
-    if b as u8 >= n {
+    bucket_label_of(&cfg.size_buckets().edges, usize::from(b))
+}
+
+/// The label of size bucket `b` given the buckets' finite upper edges (`<250`, `250-1000`,
+/// `>=200000`, or `all` for the all-sizes slot): the same labels for a replay's table and for
+/// `lpscore dump` of a live scoreboard.
+pub fn bucket_label_of(edges: &[u64], b: usize) -> String {
+    if b > edges.len() {
         "all".into()
     } else if b == 0 {
         format!("<{}", edges.first().copied().unwrap_or(u64::MAX))
@@ -835,6 +839,53 @@ fn num(x: f32) -> String {
     }
 }
 
+/// The KPI table's header: [`COLUMNS`], then `score_NAME` per profile.
+pub fn table_header(profiles: &[String]) -> Vec<String> {
+    let mut header: Vec<String> = COLUMNS.iter().map(|s| s.to_string()).collect();
+    header.extend(profiles.iter().map(|n| format!("score_{n}")));
+    header
+}
+
+/// One row of the KPI table as text cells, in [`COLUMNS`] order then `n_prof` scores (a
+/// non-finite value is an empty cell: null in JSON).
+pub fn row_cells(
+    t_ns: u64,
+    lp: String,
+    symbol: String,
+    bucket: String,
+    r: &RowValues,
+    n_prof: usize,
+) -> Vec<String> {
+    let mut row = vec![
+        t_ns.to_string(),
+        lp,
+        symbol,
+        bucket,
+        r.publish_ns.to_string(),
+        num(r.eff_orders),
+        num(r.eff_fills),
+        r.n_orders.to_string(),
+        r.n_fills.to_string(),
+        r.n_price_skipped.to_string(),
+        num(r.fill_rate),
+        num(r.reject_rate),
+        num(r.cancel_reject_rate),
+        num(r.pi_bps),
+        num(r.pi_rate),
+        num(r.es_bps),
+        num(r.eq_ratio),
+        num(r.impact_bps),
+        num(r.markout_bps),
+        num(r.realized_spread_bps),
+        r.ack_p50_ns.to_string(),
+        r.ack_p99_ns.to_string(),
+        r.fill_p50_ns.to_string(),
+        r.flags.to_string(),
+    ];
+    row.extend(r.scores.iter().take(n_prof).map(|s| num(*s)));
+    row
+}
+
 /// The KPI table's rows, sorted by (LP, symbol, bucket) index: the text cells per column
 /// (`COLUMNS` then one score per active profile). Deterministic for a given input.
 pub fn table_rows(feed: &FixFeed<LatestSink>, t_ns: u64) -> (Vec<String>, Vec<Vec<String>>) {
@@ -842,15 +893,15 @@ pub fn table_rows(feed: &FixFeed<LatestSink>, t_ns: u64) -> (Vec<String>, Vec<Ve
     let cfg = feed.engine.config();
     let all_sym = feed.engine.all_symbols();
     let n_prof = cfg.profiles.len().min(8);
-    let mut header: Vec<String> = COLUMNS.iter().map(|s| s.to_string()).collect();
-    for p in 0..n_prof {
-        let name = sink
-            .profiles
-            .get(p)
-            .cloned()
-            .unwrap_or_else(|| format!("profile{p}"));
-        header.push(format!("score_{name}"));
-    }
+    let names: Vec<String> = (0..n_prof)
+        .map(|p| {
+            sink.profiles
+                .get(p)
+                .cloned()
+                .unwrap_or_else(|| format!("profile{p}"))
+        })
+        .collect();
+    let header = table_header(&names);
     let mut keys: Vec<&RowKey> = sink.rows.keys().collect();
     keys.sort_by_key(|k| (k.lp, k.sym, k.bucket));
     let mut out = Vec::with_capacity(keys.len());
@@ -869,35 +920,7 @@ pub fn table_rows(feed: &FixFeed<LatestSink>, t_ns: u64) -> (Vec<String>, Vec<Ve
                 .cloned()
                 .unwrap_or_else(|| format!("#{}", k.sym))
         };
-        let mut row = vec![
-            t_ns.to_string(),
-            lp,
-            sym,
-            bucket_label(cfg, k.bucket),
-            r.publish_ns.to_string(),
-            num(r.eff_orders),
-            num(r.eff_fills),
-            r.n_orders.to_string(),
-            r.n_fills.to_string(),
-            r.n_price_skipped.to_string(),
-            num(r.fill_rate),
-            num(r.reject_rate),
-            num(r.cancel_reject_rate),
-            num(r.pi_bps),
-            num(r.pi_rate),
-            num(r.es_bps),
-            num(r.eq_ratio),
-            num(r.impact_bps),
-            num(r.markout_bps),
-            num(r.realized_spread_bps),
-            r.ack_p50_ns.to_string(),
-            r.ack_p99_ns.to_string(),
-            r.fill_p50_ns.to_string(),
-            r.flags.to_string(),
-        ];
-        for p in 0..n_prof {
-            row.push(num(r.scores[p]));
-        }
+        let row = row_cells(t_ns, lp, sym, bucket_label(cfg, k.bucket), r, n_prof);
         out.push(row);
     }
     (header, out)
