@@ -1,7 +1,7 @@
 //! What the harnesses share: the "realistic mix" workload of targets.md (20 LPs of graded quality;
 //! the harnesses add 500 symbols and about 30 % market data through `lpscore::engine::synth`).
 
-use lpscore::engine::synth::LpTruth;
+use lpscore::engine::synth::{LpTruth, OwnedEvent, SynthConfig, generate};
 
 /// The 20 synthetic LPs every whole-engine harness (engine, replay, ingest_throughput) drives:
 /// LP00 is the best filler and the slowest improver; each next LP fills a little more, rejects a
@@ -21,4 +21,42 @@ pub fn realistic_lps() -> Vec<LpTruth> {
             }
         })
         .collect()
+}
+
+/// The generator settings of the realistic mix: 20 LPs, 500 symbols, one noise quote per order.
+pub fn realistic_config(orders: usize, seed: u64) -> SynthConfig {
+    SynthConfig {
+        lps: realistic_lps(),
+        symbols: 500,
+        orders,
+        order_gap_ns: 20_000,
+        noise_quotes_per_order: 1,
+        noise_bps: 0.5,
+        half_spread_bps: 1.0,
+        start_ns: 1_754_141_400 * 1_000_000_000,
+        seed,
+    }
+}
+
+/// The realistic mix with market data thinned, deterministically, to about 30 % of the messages
+/// (the first 500 events are all kept so every symbol has a quote). Each event keeps its index in
+/// the unthinned stream (the harnesses use it as the sequence number).
+pub fn realistic_events(orders: usize, seed: u64) -> Vec<(usize, u64, OwnedEvent)> {
+    let evs = generate(&realistic_config(orders, seed));
+    let is_md = |e: &OwnedEvent| matches!(e, OwnedEvent::Quote { .. });
+    let n_md = evs.iter().filter(|(_, e)| is_md(e)).count();
+    let keep_md = ((evs.len() - n_md) as f64 * 0.3 / 0.7) as usize;
+    let mut acc = 0usize;
+    let mut out = Vec::with_capacity(evs.len());
+    for (i, (t, e)) in evs.into_iter().enumerate() {
+        if is_md(&e) {
+            acc += keep_md;
+            if acc < n_md && i >= 500 {
+                continue;
+            }
+            acc = acc.saturating_sub(n_md);
+        }
+        out.push((i, t, e));
+    }
+    out
 }

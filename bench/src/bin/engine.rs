@@ -31,41 +31,18 @@ struct Stream {
 }
 
 fn build(orders: usize) -> Stream {
-    let evs = generate(&SynthConfig {
-        lps: lpscore_bench::realistic_lps(),
-        symbols: 500,
-        orders,
-        order_gap_ns: 20_000,
-        noise_quotes_per_order: 1,
-        noise_bps: 0.5,
-        half_spread_bps: 1.0,
-        start_ns: 1_754_141_400 * SEC,
-        seed: 0xBE7C,
-    });
-    // Thin the market data to about 30% of the messages (deterministically).
-    let n_md = evs
-        .iter()
-        .filter(|(_, e)| matches!(e, OwnedEvent::Quote { .. }))
-        .count();
-    let n_other = evs.len() - n_md;
-    let keep_md = (n_other as f64 * 0.3 / 0.7) as usize;
-    let mut acc = 0usize;
+    let evs = lpscore_bench::realistic_events(orders, 0xBE7C);
     let mut s = Stream {
         bytes: Vec::with_capacity(evs.len() * 170),
         msgs: Vec::with_capacity(evs.len()),
         md: 0,
     };
-    for (i, (t, e)) in evs.iter().enumerate() {
+    for (i, t, e) in &evs {
         if matches!(e, OwnedEvent::Quote { .. }) {
-            acc += keep_md;
-            if acc < n_md && i >= 500 {
-                continue;
-            }
-            acc = acc.saturating_sub(n_md);
             s.md += 1;
         }
         let start = s.bytes.len();
-        fix_bytes(*t, i as u64 + 1, e, &mut s.bytes);
+        fix_bytes(*t, *i as u64 + 1, e, &mut s.bytes);
         s.msgs.push((*t, start..s.bytes.len()));
     }
     s

@@ -22,26 +22,14 @@ use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use lpscore::engine::synth::{SynthConfig, fix_bytes, generate};
+use lpscore::engine::synth::{fix_bytes, generate};
 use lpscore::engine::{EngineConfig, ShmSink, writer_options};
 use lpscore::io::LoopParams;
 use lpscore::runtime::config::{Backend, IdleConfig, IoConfig, SessionConfig};
 use lpscore::runtime::{GroupOptions, spawn_group};
 
-const SEC: u64 = 1_000_000_000;
-
 fn stream(orders: usize) -> (Vec<u8>, u64) {
-    let evs = generate(&SynthConfig {
-        lps: lpscore_bench::realistic_lps(),
-        symbols: 500,
-        orders,
-        order_gap_ns: 20_000,
-        noise_quotes_per_order: 1,
-        noise_bps: 0.5,
-        half_spread_bps: 1.0,
-        start_ns: 1_754_141_400 * SEC,
-        seed: 0x1_9E57,
-    });
+    let evs = generate(&lpscore_bench::realistic_config(orders, 0x1_9E57));
     let mut out = Vec::with_capacity(evs.len() * 200);
     for (i, (ts, ev)) in evs.iter().enumerate() {
         fix_bytes(*ts, i as u64 + 1, ev, &mut out);

@@ -13,12 +13,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use lpscore::engine::EngineConfig;
-use lpscore::engine::synth::{OwnedEvent, SynthConfig, fix_bytes, generate};
+use lpscore::engine::synth::{OwnedEvent, fix_bytes};
 use lpscore::fix::{FramerConfig, Parser};
 use lpscore::journal::replay::{LatestSink, Replayer};
 use lpscore::journal::{DurabilityKind, JournalConfig, Record};
-
-const SEC: u64 = 1_000_000_000;
 
 /// Frames a body (fields after BodyLength) into a FIX 4.4 message.
 fn frame(body: &[u8], out: &mut Vec<u8>) {
@@ -33,37 +31,17 @@ fn frame(body: &[u8], out: &mut Vec<u8>) {
 
 /// (capture ts, message) in time order.
 fn build(orders: usize) -> (Vec<(u64, Vec<u8>)>, usize) {
-    let evs = generate(&SynthConfig {
-        lps: lpscore_bench::realistic_lps(),
-        symbols: 500,
-        orders,
-        order_gap_ns: 20_000,
-        noise_quotes_per_order: 1,
-        noise_bps: 0.5,
-        half_spread_bps: 1.0,
-        start_ns: 1_754_141_400 * SEC,
-        seed: 0xBE7C,
-    });
-    let n_md = evs
-        .iter()
-        .filter(|(_, e)| matches!(e, OwnedEvent::Quote { .. }))
-        .count();
-    let keep_md = ((evs.len() - n_md) as f64 * 0.3 / 0.7) as usize;
-    let mut acc = 0usize;
+    let evs = lpscore_bench::realistic_events(orders, 0xBE7C);
     let mut md = 0usize;
     let mut out = Vec::with_capacity(evs.len() + orders / 10);
-    for (i, (t, e)) in evs.iter().enumerate() {
+    for (i, t, e) in &evs {
+        let (i, t) = (*i, *t);
         if matches!(e, OwnedEvent::Quote { .. }) {
-            acc += keep_md;
-            if acc < n_md && i >= 500 {
-                continue;
-            }
-            acc = acc.saturating_sub(n_md);
             md += 1;
         }
         let mut b = Vec::with_capacity(256);
-        fix_bytes(*t, i as u64 + 1, e, &mut b);
-        out.push((*t, b));
+        fix_bytes(t, i as u64 + 1, e, &mut b);
+        out.push((t, b));
         // One order in ten also gets a cancel request right after it (35=F).
         if let OwnedEvent::NewOrder {
             cl_ord_id,
@@ -79,7 +57,7 @@ fn build(orders: usize) -> (Vec<(u64, Vec<u8>)>, usize) {
                 );
                 let mut m = Vec::new();
                 frame(body.as_bytes(), &mut m);
-                out.push((*t + 1_000, m));
+                out.push((t + 1_000, m));
             }
         }
     }
