@@ -28,6 +28,18 @@ import lpscore_shm as m
 def fmt(v):
     return repr(float(v)) if isinstance(v, float) else str(v)
 
+def patient(f, *args):
+    # A row the writer rewrites back to back can outlast MAX_TRIES (Busy, by contract): retry
+    # like a router would, within a deadline.
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            return f(*args)
+        except m.Busy:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.0001)
+
 mode, path = sys.argv[1], sys.argv[2]
 with m.Scoreboard(path) as sb:
     if mode == "fields":
@@ -48,17 +60,17 @@ with m.Scoreboard(path) as sb:
         if sym is not None:
             print(f"symbol_slot={sb.symbol(sym)}")
         print(f"row_index={sb.row_index(sym, bucket, lp)}")
-        row = sb.read(sym, bucket, lp)
+        row = patient(sb.read, sym, bucket, lp)
         for k, v in row._asdict().items():
             if k == "score":
                 for i, s in enumerate(v):
                     print(f"score{i}={fmt(s)}")
             else:
                 print(f"{k}={fmt(v)}")
-        snap = sb.snapshot(sym, bucket)
+        snap = patient(sb.snapshot, sym, bucket)
         print(f"snapshot_count={len(snap)}")
         print(f"snapshot_same={int(repr(snap[lp]) == repr(row) or snap[lp].seq != row.seq)}")
-        print("rank=" + ",".join(f"{n}:{fmt(s)}" for n, s in sb.rank(sym, bucket, prof)))
+        print("rank=" + ",".join(f"{n}:{fmt(s)}" for n, s in patient(sb.rank, sym, bucket, prof)))
         print(f"liveness={sb.staleness().kind}")
         try:
             sb.lp("LP_NOPE")
