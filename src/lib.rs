@@ -14,12 +14,15 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod console;
+pub mod control;
 pub mod demo;
 pub mod engine;
 pub mod fix;
 pub mod io;
 pub mod journal;
 pub mod kpi;
+pub mod metrics;
 pub mod orders;
 pub mod publish;
 pub mod runtime;

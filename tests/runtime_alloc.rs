@@ -93,6 +93,7 @@ fn run(backend: Backend) {
             id,
             listen: Some("127.0.0.1:0".parse().unwrap()),
             connect: None,
+            fix: None,
         })
         .collect();
     let jdir = std::env::temp_dir().join(format!(

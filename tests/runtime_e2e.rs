@@ -197,6 +197,7 @@ fn acceptor(id: u32) -> SessionConfig {
         id,
         listen: Some("127.0.0.1:0".parse().unwrap()),
         connect: None,
+        fix: None,
     }
 }
 
@@ -241,6 +242,7 @@ fn e2e(backend: Backend) {
         id: 4,
         listen: None,
         connect: Some(up_addr),
+        fix: None,
     });
     let jdir = tmp(&format!("e2e-{backend}-journal"));
     let (g, jh) = start(backend, sessions, &board, io_cfg(), Some(&jdir));

@@ -10,6 +10,9 @@ mod doctor;
 pub mod dump;
 pub mod replay;
 pub mod run;
+pub mod sim;
+pub mod top;
+pub mod weights;
 
 /// lpscore: a liquidity-provider scorecard for smart order routers.
 #[derive(Debug, Parser)]
@@ -31,6 +34,12 @@ pub enum Command {
     Run(run::RunArgs),
     /// Feed journals and FIX logs through the engine; print the KPI table.
     Replay(replay::ReplayArgs),
+    /// The LP and market simulator as FIX counterparties (used by the demo).
+    Sim(sim::SimArgs),
+    /// The review and calibration console.
+    Top(top::TopArgs),
+    /// Show or change profile weights on the running appliance (persisted to the configuration).
+    Weights(weights::WeightsArgs),
 }
 
 /// Parses the arguments and runs the command.
@@ -42,5 +51,8 @@ pub fn main() -> ExitCode {
         Command::Dump(args) => dump::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Sim(args) => sim::run(&args),
+        Command::Top(args) => top::run(&args),
+        Command::Weights(args) => weights::run(&args),
     }
 }

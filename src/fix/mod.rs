@@ -41,6 +41,7 @@ mod frame;
 mod message;
 pub mod num;
 mod scan;
+pub mod session;
 pub mod testkit;
 mod views;
 

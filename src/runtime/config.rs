@@ -92,6 +92,9 @@ pub struct SessionConfig {
     /// Connect to this address (initiator); reconnects after `reconnect_ms`.
     #[serde(default)]
     pub connect: Option<SocketAddr>,
+    /// FIX session settings (logon, heartbeats, resend); absent: a raw tap (frame and score only).
+    #[serde(default)]
+    pub fix: Option<crate::fix::session::SessionSettings>,
 }
 
 /// Where a session's bytes come from.
@@ -192,6 +195,28 @@ pub struct RuntimeConfig {
     /// The engine.
     #[serde(default)]
     pub engine: EngineConfig,
+    /// The control socket.
+    #[serde(default)]
+    pub control: ControlConfig,
+    /// The Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[control]`: the Unix-domain control socket (mode 0600).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlConfig {
+    /// Socket path (absent: no control socket; the example configuration uses `/run/lpscore/control.sock`).
+    pub socket: Option<PathBuf>,
+}
+
+/// `[metrics]`: the Prometheus text endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Listen address, e.g. "127.0.0.1:9464" (absent: no endpoint).
+    pub listen: Option<SocketAddr>,
 }
 
 fn default_scoreboard() -> PathBuf {

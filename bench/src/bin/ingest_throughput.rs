@@ -156,6 +156,7 @@ fn main() {
             id,
             listen: Some("127.0.0.1:0".parse().unwrap()),
             connect: None,
+            fix: None,
         })
         .collect();
     let engine = EngineConfig {

@@ -145,6 +145,7 @@ fn run_backend(backend: Backend, hot: usize, m: &Msgs, warm: usize) -> Histogram
                 id: 1,
                 listen: Some("127.0.0.1:0".parse().unwrap()),
                 connect: None,
+                fix: None,
             }],
             io: IoConfig {
                 max_connections: 4,

@@ -1,0 +1,1 @@
+//! The Prometheus text endpoint, served off the hot path from the scoreboard and the counters.
