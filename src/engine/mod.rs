@@ -12,6 +12,7 @@ pub mod config;
 pub mod event;
 pub mod fix_glue;
 pub mod shm_sink;
+pub mod snapshot;
 pub mod synth;
 
 use std::sync::Arc;

@@ -1,0 +1,1 @@
+//! Engine snapshots: the whole engine state, versioned and checksummed (see docs/journal.md).
