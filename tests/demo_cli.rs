@@ -1,8 +1,14 @@
 //! `lpscore demo` end to end, as a user runs it: the binary, a fixed seed, `--speed max`.
-//! The result table's figures must agree with the journal of fills the run wrote.
+//! The result table's figures must agree with the journal of fills the run wrote, and with the
+//! appliance's own journal of the drop copy.
+#![allow(clippy::disallowed_methods)] // test harness: polls with wall-clock deadlines
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lpscore::fix::{FramerConfig, Parser, Typed};
 
 fn lpscore() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lpscore"))
@@ -28,11 +34,40 @@ fn section<'a>(json: &'a str, key: &str) -> &'a str {
     &json[at..at + end]
 }
 
+/// The parent fills the appliance journaled (ExecutionReports with ExecType F of the SOR's
+/// `P...` orders): (shares, notional).
+fn journal_fills(dir: &Path) -> (u64, f64) {
+    let segs: Vec<_> = lpscore::journal::list_segments(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .into_iter()
+        .map(|s| s.path)
+        .collect();
+    assert!(!segs.is_empty(), "no journal in {}", dir.display());
+    let mut p = Parser::new(FramerConfig::default());
+    let (mut qty, mut notional) = (0u64, 0.0f64);
+    lpscore::journal::scan_segments(&segs, |_, _, rec| {
+        let m = p
+            .parse(rec.bytes)
+            .expect("the journal holds parsed messages");
+        if let Ok(Typed::ExecutionReport(er)) = m.typed() {
+            if er.exec_type == b'F' && er.cl_ord_id.is_some_and(|id| id.starts_with(b"P")) {
+                let q = er.last_qty.expect("a fill has LastQty").0 as f64 / 1e8;
+                let px = er.last_px.expect("a fill has LastPx").0 as f64 / 1e8;
+                qty += q as u64;
+                notional += q * px;
+            }
+        }
+    })
+    .unwrap();
+    (qty, notional)
+}
+
 #[test]
 fn demo_completes_and_its_table_agrees_with_the_fills_journal() {
     let dir = std::env::temp_dir().join(format!("lpscore-demo-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let fills = dir.join("fills.csv");
+    // The default: three processes (appliance, simulator, SOR) over loopback FIX.
     let out = lpscore()
         .args(["demo", "--speed", "max", "--seed", "11", "--quiet", "--dir"])
         .arg(&dir)
@@ -90,6 +125,20 @@ fn demo_completes_and_its_table_agrees_with_the_fills_journal() {
             assert_eq!(completion, "null");
             assert!(stdout.contains("not done"), "{stdout}");
         }
+        // The appliance journaled the same fills (the drop copy of the SOR's orders).
+        let (jq, jn) = journal_fills(&dir.join(key).join("journal"));
+        assert_eq!(
+            jq, filled,
+            "{policy}: the appliance's journal has {jq} shares filled"
+        );
+        if jq > 0 {
+            let table_vwap: f64 = field(s, "vwap").parse().unwrap();
+            assert!(
+                (jn / jq as f64 - table_vwap).abs() < 1e-5,
+                "{policy}: journal vwap {} vs table {table_vwap}",
+                jn / jq as f64
+            );
+        }
         if q > 0 {
             let vwap = notional / q as f64;
             let table_vwap: f64 = field(s, "vwap").parse().unwrap();
@@ -116,7 +165,7 @@ fn demo_completes_and_its_table_agrees_with_the_fills_journal() {
             "ACME",
             "--scoreboard",
         ])
-        .arg(dir.join("scorecard.scoreboard"))
+        .arg(dir.join("scorecard").join("scoreboard"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&dump.stdout);
@@ -138,7 +187,15 @@ fn demo_completes_and_its_table_agrees_with_the_fills_journal() {
 fn same_seed_same_result_and_bad_inputs_are_refused() {
     let run = |seed: &str| {
         let o = lpscore()
-            .args(["demo", "--speed", "max", "--quiet", "--seed", seed])
+            .args([
+                "demo",
+                "--in-process",
+                "--speed",
+                "max",
+                "--quiet",
+                "--seed",
+                seed,
+            ])
             .output()
             .unwrap();
         assert!(o.status.success());
@@ -148,7 +205,27 @@ fn same_seed_same_result_and_bad_inputs_are_refused() {
             .unwrap()
             .to_string()
     };
-    assert_eq!(run("3"), run("3"), "a seed must reproduce its run exactly");
+    assert_eq!(
+        run("3"),
+        run("3"),
+        "in process, a seed must reproduce its run exactly"
+    );
+
+    // The drop copy as a raw stream (no FIX session) works too.
+    let o = lpscore()
+        .args([
+            "demo",
+            "--speed",
+            "max",
+            "--quiet",
+            "--raw-drop-copy",
+            "--seed",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("verdict:"));
 
     let o = lpscore()
         .args(["demo", "--speed", "fast"])
@@ -210,4 +287,60 @@ fn dump_and_doctor_report_clear_errors() {
     ] {
         assert!(text.contains(check), "{check} missing from\n{text}");
     }
+}
+
+/// Every process whose command line mentions `needle` (the run directory: the demo's children).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            if c.contains(needle) {
+                v.push(format!("{name}: {c}"));
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn interrupting_the_demo_leaves_no_process_behind() {
+    let dir = std::env::temp_dir().join(format!("lpscore-demo-int-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut demo = lpscore()
+        .args(["demo", "--speed", "5", "--quiet", "--dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the SOR is working the order: all three children are up.
+    let log = dir.join("scorecard").join("sor.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_to_string(&log).is_ok_and(|s| s.contains("\"ev\":\"start\"")) {
+        assert!(Instant::now() < deadline, "the SOR never started");
+        assert!(demo.try_wait().unwrap().is_none(), "the demo ended early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let needle = dir.to_string_lossy().to_string();
+    assert!(
+        processes_mentioning(&needle).len() >= 3,
+        "{:?}",
+        processes_mentioning(&needle)
+    );
+    // SAFETY: kill(2) on our own child, not reaped yet.
+    unsafe { libc::kill(demo.id() as libc::pid_t, libc::SIGINT) };
+    let st = demo.wait().unwrap();
+    assert!(!st.success(), "an interrupted demo does not report success");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut demo.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("interrupted"), "{err}");
+    // The children are gone once the demo has exited (they were stopped, then reaped).
+    let left = processes_mentioning(&needle);
+    assert!(left.is_empty(), "orphans: {left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

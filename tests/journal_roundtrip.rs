@@ -461,6 +461,7 @@ fn tick_records_round_trip_and_move_no_watermark() {
         seen.push(match *e {
             Entry::Message(r) => (r.ts_ns, Some(r.seq)),
             Entry::Tick { ts_ns } => (ts_ns, None),
+            Entry::Command { .. } => unreachable!("no command was journaled"),
         })
     })
     .unwrap();

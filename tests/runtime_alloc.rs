@@ -3,8 +3,13 @@
 //! quiet (the writer's bytes and connection prepared beforehand, the test thread polling atomics
 //! only), a second session streams the same traffic and the allocation count must not move. The
 //! real journal runs (its thread counts too: the global allocator sees every thread).
+//!
+//! The same for FIX sessions (the session layer: sequence checks, the store written before each
+//! message is handed on, the journal with MsgSeqNum, the send path): session 3 logs on and warms
+//! up, session 4 logs on before counting starts, then streams while its peer sends TestRequests
+//! that lpscore answers (Heartbeats through the outbound buffers and the backend's send path).
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,7 +17,9 @@ use std::time::Duration;
 
 use lpscore::engine::synth::{LpTruth, SynthConfig, fix_bytes, generate};
 use lpscore::engine::{EngineConfig, ShmSink, writer_options};
+use lpscore::fix::session::SessionSettings;
 use lpscore::journal::{self, DurabilityKind, JournalConfig};
+use lpscore::runtime::clock::{Clock, LiveClock};
 use lpscore::runtime::config::{Backend, IdleConfig, IoConfig, SessionConfig};
 use lpscore::runtime::{GroupOptions, spawn_group};
 
@@ -69,6 +76,92 @@ fn script() -> (Vec<u8>, u64) {
     (out, evs.len() as u64)
 }
 
+/// The fields of a message from 35 on, without CompIDs, MsgSeqNum, SendingTime, checksum.
+fn app_fields(m: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut mt = Vec::new();
+    let mut rest = Vec::new();
+    for f in m.split(|&b| b == 1).filter(|f| !f.is_empty()) {
+        let eq = f.iter().position(|&b| b == b'=').unwrap();
+        match &f[..eq] {
+            b"8" | b"9" | b"10" | b"34" | b"49" | b"52" | b"56" => {}
+            b"35" => mt = f[eq + 1..].to_vec(),
+            _ => {
+                rest.extend_from_slice(f);
+                rest.push(1);
+            }
+        }
+    }
+    (mt, rest)
+}
+
+/// A FIX 4.4 message from the peer "QF" to "LPSCORE" with MsgSeqNum `seq`, SendingTime now.
+fn fix_msg(mt: &[u8], seq: u64, rest: &[u8]) -> Vec<u8> {
+    let mut body = b"35=".to_vec();
+    body.extend_from_slice(mt);
+    body.extend_from_slice(format!("\x0149=QF\x0156=LPSCORE\x0134={seq}\x0152=").as_bytes());
+    lpscore::fix::num::write_timestamp(&mut body, LiveClock.now_ns() as i64);
+    body.push(1);
+    body.extend_from_slice(rest);
+    let mut m = format!("8=FIX.4.4\x019={}\x01", body.len()).into_bytes();
+    m.extend_from_slice(&body);
+    let sum = m.iter().map(|&b| u32::from(b)).sum::<u32>() % 256;
+    m.extend_from_slice(format!("10={sum:03}\x01").as_bytes());
+    m
+}
+
+/// The script as FIX session traffic from seq 2 on (after the Logon), with a TestRequest after
+/// every `test_every` application messages; returns the bytes and the next seq.
+fn session_stream(script: &[u8], test_every: usize) -> (Vec<u8>, u64) {
+    let mut out = Vec::new();
+    let mut seq = 2;
+    let mut fr = lpscore::fix::Framer::new(Default::default());
+    let mut frames = fr.feed(script);
+    let mut k = 0;
+    while let Some(Ok(f)) = frames.next_frame() {
+        let (mt, rest) = app_fields(f.bytes);
+        out.extend_from_slice(&fix_msg(&mt, seq, &rest));
+        seq += 1;
+        k += 1;
+        if test_every > 0 && k % test_every == 0 {
+            out.extend_from_slice(&fix_msg(b"1", seq, format!("112=T{k}\x01").as_bytes()));
+            seq += 1;
+        }
+    }
+    (out, seq)
+}
+
+/// Connects to a FIX acceptor session and logs on (waits for lpscore's Logon).
+fn logon(addr: std::net::SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(&fix_msg(b"A", 1, b"98=0\x01108=30\x01"))
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(5).any(|w| w == b"\x0135=A") {
+        let n = s.read(&mut buf).expect("lpscore's Logon");
+        assert!(n > 0, "lpscore closed the connection instead of logging on");
+        got.extend_from_slice(&buf[..n]);
+    }
+    s
+}
+
+/// Reads and drops what lpscore sends (heartbeats) until it closes.
+fn drain(mut s: TcpStream) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 4096];
+        let mut n = 0u64;
+        s.set_read_timeout(None).unwrap();
+        while let Ok(k) = s.read(&mut buf) {
+            if k == 0 {
+                break;
+            }
+            n += k as u64;
+        }
+        n
+    })
+}
+
 fn run(backend: Backend) {
     const SEC: u64 = 1_000_000_000;
     let engine = EngineConfig {
@@ -88,12 +181,21 @@ fn run(backend: Backend) {
     let board =
         std::env::temp_dir().join(format!("lpscore-rt-alloc-{}-{backend}", std::process::id()));
     let b2 = board.clone();
-    let sessions = (1..=2)
+    let store = std::env::temp_dir().join(format!(
+        "lpscore-rt-alloc-store-{}-{backend}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&store);
+    let sessions = (1..=4)
         .map(|id| SessionConfig {
             id,
             listen: Some("127.0.0.1:0".parse().unwrap()),
             connect: None,
-            fix: None,
+            fix: (id > 2).then(|| {
+                let mut s = SessionSettings::new("LPSCORE", "QF");
+                s.store_dir = store.join(format!("s{id}"));
+                s
+            }),
         })
         .collect();
     let jdir = std::env::temp_dir().join(format!(
@@ -127,6 +229,7 @@ fn run(backend: Backend) {
                 wait_us: 2_000,
             },
             engine,
+            recovered: None,
         },
         move |c: &EngineConfig| {
             let w =
@@ -138,6 +241,9 @@ fn run(backend: Backend) {
     .unwrap_or_else(|e| panic!("{backend}: {e}"));
     let stats = g.shared_stats();
     let (bytes, n) = script();
+    let (fix_bytes, _) = session_stream(&bytes, 0);
+    let (fix_bytes_t, _) = session_stream(&bytes, 100);
+    let n_fix = n;
     let wait_for = |m: u64| {
         for _ in 0..3000 {
             if stats.messages() >= m {
@@ -150,13 +256,31 @@ fn run(backend: Backend) {
             stats.messages()
         );
     };
-    // Warm-up: session 1.
+    // Warm-up: session 1 (raw), session 3 (FIX: logon, stream with TestRequests answered).
     let mut s1 = TcpStream::connect(g.addr_of(1).unwrap()).unwrap();
     s1.write_all(&bytes).unwrap();
     wait_for(n);
+    let mut s3 = logon(g.addr_of(3).unwrap());
+    s3.write_all(&fix_bytes_t).unwrap();
+    let d3 = drain(s3.try_clone().unwrap());
+    let delivered = |id: u32| stats.session(id).map(|s| s.delivered).unwrap_or(0);
+    let wait_delivered = |id: u32, m: u64| {
+        for _ in 0..3000 {
+            if delivered(id) >= m {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("{backend}: session {id} delivered {} of {m}", delivered(id));
+    };
+    wait_delivered(3, n_fix);
+    // Session 4 logs on now (the logon writes the store, logs): not counted.
+    let mut s4 = logon(g.addr_of(4).unwrap());
+    let d4 = drain(s4.try_clone().unwrap());
+    let _ = fix_bytes;
     // The journal thread has written the warm-up (its first segment is open).
     for _ in 0..3000 {
-        if jh.stats().records >= n {
+        if jh.stats().records >= 2 * n {
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -175,25 +299,56 @@ fn run(backend: Backend) {
         }
         s2
     });
+    let go4 = go.clone();
+    let fix4 = fix_bytes_t.clone();
+    let w4 = std::thread::spawn(move || {
+        while !go4.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for chunk in fix4.chunks(1000) {
+            s4.write_all(chunk).unwrap();
+        }
+        s4
+    });
     // Let the accept and the engine tick settle.
     std::thread::sleep(Duration::from_millis(100));
+    let sent_before = stats.session(4).unwrap().bytes_sent;
     let before = ALLOCS.load(Ordering::SeqCst);
     go.store(true, Ordering::Release);
-    wait_for(2 * n);
+    wait_delivered(2, n);
+    wait_delivered(4, n_fix);
+    // The last TestRequest's Heartbeat is out.
+    let tests = n_fix / 100;
+    for _ in 0..3000 {
+        let s4 = stats.session(4).unwrap();
+        if s4.bytes_sent > sent_before && s4.admin > tests {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     std::thread::sleep(Duration::from_millis(20));
     let after = ALLOCS.load(Ordering::SeqCst);
     let s2 = w.join().unwrap();
+    let s4 = w4.join().unwrap();
+    let st4 = stats.session(4).unwrap();
     eprintln!(
-        "{backend}: {} allocations while {n} messages went through the hot thread",
-        after - before
+        "{backend}: {} allocations while {n} raw messages and {n_fix} FIX session messages \
+         (with {tests} TestRequests answered: {} bytes sent) went through the hot thread",
+        after - before,
+        st4.bytes_sent - sent_before
     );
     assert_eq!(after - before, 0, "{backend}: the hot path allocated");
-    drop((s1, s2));
+    assert!(st4.bytes_sent > sent_before, "{backend}: no heartbeat sent");
+    assert_eq!(st4.delivered, n_fix);
+    assert_eq!(st4.duplicates, 0);
+    drop((s1, s2, s3, s4));
     let rep = g.shutdown();
+    let _ = (d3.join(), d4.join());
+    let _ = std::fs::remove_dir_all(&store);
     assert_eq!(rep.stats.io.journal_refused, 0, "{backend}");
     let st = jh.shutdown().expect("journal shutdown");
     assert!(
-        st.records >= 2 * n,
+        st.records >= 4 * n,
         "{backend}: journal wrote {} records",
         st.records
     );

@@ -159,6 +159,7 @@ fn start(
         io,
         idle: idle(),
         engine: engine_cfg(),
+        recovered: None,
     };
     let g = spawn_group(
         opts,

@@ -11,11 +11,14 @@ use crate::sim::lp::LpsFile;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Seed of the simulated market and LPs: the same seed gives the same run.
+    /// Seed of the simulated market and LPs: the same seed gives the same market and LPs (and,
+    /// `--in-process`, the same run bit for bit; with three processes the scores, and so the
+    /// routing, also depend on when the appliance read each message).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Simulated seconds per wall-clock second, or `max`.
-    #[arg(long, default_value = "30")]
+    /// Simulated seconds per wall-clock second, or `max` (not paced; the appliance's latency
+    /// and markout figures are then not meaningful, fills and prices are).
+    #[arg(long, default_value = "60")]
     pub speed: Speed,
     /// LP behaviour file (default: the seed's four LPs, config/lps.toml).
     #[arg(long)]
@@ -23,7 +26,15 @@ pub struct DemoArgs {
     /// The profile the scorecard router uses.
     #[arg(long, default_value = "Block")]
     pub profile: String,
-    /// Directory for the two scoreboard files (kept after the run).
+    /// Run the simulator, the engine and the router in this process (fast, deterministic)
+    /// instead of the three processes over loopback FIX.
+    #[arg(long)]
+    pub in_process: bool,
+    /// Stream the drop copy raw instead of over a FIX session (Logon, heartbeats, sequence
+    /// numbers checked by the appliance's session layer).
+    #[arg(long)]
+    pub raw_drop_copy: bool,
+    /// Run directory: configurations, scoreboards, journals, logs (kept after the run).
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Write the parent order's fills of both runs to this CSV file.
@@ -61,8 +72,18 @@ pub fn run(args: &DemoArgs) -> ExitCode {
         profile: args.profile.clone(),
         dir: dir.clone(),
         live: !args.quiet,
+        fix_session: !args.raw_drop_copy,
     };
-    let report = match demo::run(&opts) {
+    let ran = if args.in_process {
+        demo::run_in_process(&opts)
+    } else {
+        if let Err(e) = crate::runtime::signals::install() {
+            eprintln!("lpscore demo: cannot install the SIGINT/SIGTERM handlers: {e}");
+            return ExitCode::from(1);
+        }
+        demo::run(&opts)
+    };
+    let report = match ran {
         Ok(r) => r,
         Err(e) => {
             let what = args
@@ -70,6 +91,9 @@ pub fn run(args: &DemoArgs) -> ExitCode {
                 .as_ref()
                 .map_or(String::new(), |p| format!(" ({})", p.display()));
             eprintln!("lpscore demo{what}: {e}");
+            if crate::runtime::signals::requested() > 0 {
+                return ExitCode::from(130);
+            }
             return ExitCode::from(1);
         }
     };

@@ -4,7 +4,8 @@
 //! segments in `journal.dir`, or `journal.dir/group-G` with several groups), and this thread as
 //! the control thread: it waits for SIGINT/SIGTERM (a second one exits at once), then stops every
 //! group cleanly (connections closed, engine flushed, scoreboard marked stopped), then every
-//! journal (ring drained, synced per the durability policy).
+//! journal (ring drained, synced per the durability policy). With `[control] socket` a control
+//! thread serves the control protocol (docs/control.md) until the stop.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +13,9 @@ use std::time::Duration;
 
 use clap::Args;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::control;
 use crate::engine::{ShmSink, writer_options};
 use crate::journal::{self, JournalHandle};
 use crate::runtime::config::{Backend, RuntimeConfig};
@@ -41,7 +45,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let mut cfg = match RuntimeConfig::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("lpscore run: {}: {e}", args.config.display());
+            // `e` names the file, the line and the field.
+            eprintln!("lpscore run: {e}");
             return ExitCode::from(2);
         }
     };
@@ -74,6 +79,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
                 "off".into()
             },
         );
+        match &cfg.control.socket {
+            Some(p) => println!("  control socket {}", p.display()),
+            None => println!("  control socket off ([control] socket)"),
+        }
+        match cfg.metrics.listen {
+            Some(a) => println!("  metrics http://{a}/metrics"),
+            None => println!("  metrics off ([metrics] listen)"),
+        }
         for (g, grp) in cfg.groups.iter().enumerate() {
             println!(
                 "  group {g}: core {}, scoreboard {}",
@@ -126,6 +139,19 @@ pub fn run(args: &RunArgs) -> ExitCode {
             None
         };
         let path = cfg.scoreboard_of(g);
+        // ---- F (journal, snapshots): rebuild the engine from the newest valid snapshot and the
+        // journal after it, start the snapshot follower, hand the state to the hot thread.
+        let recovered = match journals.last_mut().filter(|(jg, _)| *jg == g) {
+            Some((_, h)) => match journal::snapshot::recover_for_run(g, &cfg.engine, h) {
+                Ok(st) => Some(st),
+                Err(e) => {
+                    eprintln!("lpscore run: group {g}: cannot recover the engine: {e}");
+                    stop_all(groups, journals);
+                    return ExitCode::from(1);
+                }
+            },
+            None => None,
+        };
         let opts = GroupOptions {
             name: format!("lpscore-hot-{g}"),
             backend: cfg.backend,
@@ -134,7 +160,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
             io: cfg.io,
             idle: cfg.idle,
             engine: cfg.engine.clone(),
+            recovered,
         };
+        // ---- F end
         let started = spawn_group(
             opts,
             move |ec| {
@@ -162,18 +190,96 @@ pub fn run(args: &RunArgs) -> ExitCode {
             }
         }
     }
+    let listener = match &cfg.control.socket {
+        Some(p) => match control::bind(p) {
+            Ok(l) => {
+                tracing::info!(socket = %p.display(), "control socket listening");
+                Some(l)
+            }
+            Err(e) => {
+                eprintln!("lpscore run: {e}");
+                stop_all(groups, journals);
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
+    // ---- metrics endpoint (DM: src/metrics) ----
+    // Dropped at the end of `run`, after the groups and journals it reads have stopped.
+    let _metrics = match cfg.metrics.listen {
+        Some(addr) => {
+            let sources = crate::metrics::Sources {
+                groups: groups.iter().map(|g| g.shared_stats()).collect(),
+                journals: journals.iter().map(|(g, h)| (*g, h.watermarks())).collect(),
+                scoreboards: (0..cfg.groups.len())
+                    .map(|g| cfg.scoreboard_of(g))
+                    .collect(),
+            };
+            match crate::metrics::serve(addr, sources) {
+                Ok(m) => {
+                    tracing::info!("metrics: serving http://{}/metrics", m.local_addr());
+                    Some(m)
+                }
+                Err(e) => {
+                    eprintln!(
+                        "lpscore run: cannot serve metrics on {addr}: {e} (change [metrics] listen)"
+                    );
+                    stop_all(groups, journals);
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        None => None,
+    };
+    // ---- end metrics endpoint (DM) ----
     tracing::info!(groups = groups.len(), backend = %cfg.backend, "running; SIGINT/SIGTERM to stop");
     let mut failed = false;
-    loop {
-        std::thread::sleep(Duration::from_millis(50));
-        if signals::requested() > 0 {
-            tracing::info!("shutdown requested: stopping (a second signal exits at once)");
-            break;
+    let control_stop = AtomicBool::new(false);
+    // The profiles as the engines hold them (a recovered engine keeps its live weights), else as
+    // configured.
+    let slots = control::profiles_from_scoreboard(&cfg.scoreboard_of(0)).unwrap_or_else(|| {
+        cfg.engine
+            .profiles
+            .iter()
+            .map(|p| Some((p.name.clone(), p.weights.to_slots())))
+            .collect()
+    });
+    let ctl = control::Controller::with_slots(
+        control::GroupTarget(&groups),
+        &slots,
+        Some(args.config.clone()),
+    );
+    std::thread::scope(|s| {
+        if let Some(l) = &listener {
+            let (ctl, stop) = (&ctl, &control_stop);
+            let spawned = std::thread::Builder::new()
+                .name("lpscore-control".into())
+                .spawn_scoped(s, move || {
+                    control::serve(l, ctl, stop, &control::ServerOptions::default())
+                });
+            if let Err(e) = spawned {
+                eprintln!("lpscore run: cannot start the control thread: {e}");
+                failed = true;
+                return;
+            }
         }
-        if groups.iter().any(|g| g.is_finished()) {
-            failed = true;
-            break;
+        loop {
+            std::thread::sleep(Duration::from_millis(50));
+            if signals::requested() > 0 {
+                tracing::info!("shutdown requested: stopping (a second signal exits at once)");
+                break;
+            }
+            if groups.iter().any(|g| g.is_finished()) {
+                failed = true;
+                break;
+            }
         }
+        // The control thread and its clients end within ~100 ms; the scope waits for them.
+        control_stop.store(true, Ordering::Relaxed);
+    });
+    drop(ctl);
+    if let (Some(_), Some(p)) = (listener, &cfg.control.socket) {
+        let _ = std::fs::remove_file(p);
     }
     for g in &groups {
         g.stop();

@@ -10,12 +10,17 @@
 //! once statically to LP_A. The result table compares them, honestly: if the scorecard loses on a
 //! seed, the table says so.
 //!
-//! What is in-process here and what is not: the simulator, the engine and the router run in one
-//! process and talk through real FIX bytes (encoded, then framed and parsed by the engine) and a
-//! real scoreboard file (written by the engine, mapped read-only by the router). The three-process
-//! version over loopback FIX sessions needs the ingest runtime and the session layer.
+//! Two ways to run it:
+//! - [`run`] (the default of `lpscore demo`): three processes over loopback FIX ([`procs`]): the
+//!   appliance (`lpscore run`), the simulator (`lpscore sim`) and the example SOR
+//!   (`shm/examples/sor.rs`, reading the appliance's scoreboard through `lpscore-shm`);
+//! - [`run_in_process`] (`lpscore demo --in-process`): the simulator, the engine and a router in
+//!   one process, talking through real FIX bytes and a real scoreboard file; fast and
+//!   deterministic (the same seed gives the same table, bit for bit).
 
+pub mod procs;
 pub mod router;
+pub mod sor_process;
 pub mod world;
 
 use std::fmt::Write as _;
@@ -29,29 +34,7 @@ use crate::sim::lp::LpsFile;
 use router::Policy;
 use world::{DropCopy, Outcome, Run, Scenario};
 
-/// How fast simulated time runs.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Speed {
-    /// As fast as the machine goes.
-    Max,
-    /// This many simulated seconds per wall-clock second.
-    Times(f64),
-}
-
-impl std::str::FromStr for Speed {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s == "max" {
-            return Ok(Speed::Max);
-        }
-        match s.trim_end_matches('x').parse::<f64>() {
-            Ok(v) if v.is_finite() && v > 0.0 => Ok(Speed::Times(v)),
-            _ => Err(format!(
-                "speed must be `max` or a positive number (e.g. 60), not {s:?}"
-            )),
-        }
-    }
-}
+pub use crate::sim::Speed;
 
 /// The demo's knobs.
 #[derive(Clone, Debug)]
@@ -66,6 +49,9 @@ pub struct DemoOptions {
     pub dir: PathBuf,
     /// Print the live lines.
     pub live: bool,
+    /// Three-process run: the drop copy is a FIX session (Logon, sequence numbers checked by the
+    /// appliance's session layer) rather than a raw stream.
+    pub fix_session: bool,
 }
 
 /// Both runs, and where their scoreboards were.
@@ -156,8 +142,48 @@ fn run_one(
     Ok((run.finish(), errors))
 }
 
-/// Runs the scenario under both policies.
+/// Runs the scenario under both policies, three processes each (see [`procs`]).
 pub fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
+    let lps = LpsFile::parse(&opts.lps)?;
+    std::fs::create_dir_all(&opts.dir)
+        .map_err(|e| format!("cannot create {}: {e}", opts.dir.display()))?;
+    let lps_path = opts.dir.join("lps.toml");
+    std::fs::write(&lps_path, &opts.lps)
+        .map_err(|e| format!("cannot write {}: {e}", lps_path.display()))?;
+    let first = lps.lp[0].name.clone();
+    let runs: [(&str, [&str; 2]); 2] = [
+        ("scorecard", ["--profile", &opts.profile]),
+        ("static", ["--static", &first]),
+    ];
+    let mut out = Vec::new();
+    for (name, policy) in runs {
+        if opts.live {
+            let what = match name {
+                "scorecard" => format!("scorecard routing ({})", opts.profile),
+                _ => format!("static routing to {first}, same market and seed"),
+            };
+            println!(
+                "{what}: appliance + simulator + SOR, speed {}, run dir {}",
+                opts.speed,
+                opts.dir.join(name).display()
+            );
+            procs::console_hook(&opts.dir.join(name).join("scoreboard"));
+        }
+        out.push(procs::run_policy(opts, &lps, &lps_path, name, policy)?);
+    }
+    let parse_errors = out.iter().map(|r| r.parse_errors).sum();
+    let mut it = out.into_iter();
+    let (a, b) = (it.next().expect("two runs"), it.next().expect("two runs"));
+    Ok(DemoReport {
+        scoreboards: [a.dir.join("scoreboard"), b.dir.join("scoreboard")],
+        scorecard: a.outcome,
+        static_: b.outcome,
+        engine_parse_errors: parse_errors,
+    })
+}
+
+/// Runs the scenario under both policies in this process (`lpscore demo --in-process`).
+pub fn run_in_process(opts: &DemoOptions) -> Result<DemoReport, String> {
     let lps = LpsFile::parse(&opts.lps)?;
     std::fs::create_dir_all(&opts.dir)
         .map_err(|e| format!("cannot create {}: {e}", opts.dir.display()))?;

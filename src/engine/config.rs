@@ -1,6 +1,9 @@
 //! Engine configuration (serde, every field with a default; see docs/kpis.md for the rationale).
 use crate::kpi::{MAX_HORIZONS, SizeBuckets, formulas::RULE605_EDGES_USD};
-use crate::score::{MAX_PROFILES, ProfileConfig, Transforms, default_profiles};
+use crate::score::{
+    MAX_PROFILES, ProfileConfig, Transforms, WEIGHT_NAMES, check_profile_name, check_weights,
+    default_profiles,
+};
 use serde::Deserialize;
 
 const MS: u64 = 1_000_000;
@@ -223,6 +226,173 @@ impl EngineConfig {
         }
         if self.max_orders == 0 || self.max_cells == 0 {
             return Err(ConfigError("max_orders and max_cells must be positive"));
+        }
+        Ok(())
+    }
+
+    /// [`EngineConfig::validate`] naming the field (relative to the engine table, e.g.
+    /// `buckets.edges` or `profiles[1].name`) and saying what to change.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        let e = |f: &str, m: String| Err((f.to_string(), m));
+        if !(1..=256).contains(&self.max_lps) {
+            return e("max_lps", format!("{} is not in 1..=256", self.max_lps));
+        }
+        if !(1..=1 << 20).contains(&self.max_symbols) {
+            return e(
+                "max_symbols",
+                format!("{} is not in 1..=1048576", self.max_symbols),
+            );
+        }
+        if self.horizons_ns.is_empty() || self.horizons_ns.len() > MAX_HORIZONS {
+            return e(
+                "horizons_ns",
+                format!("{} horizons: give 1 to 8", self.horizons_ns.len()),
+            );
+        }
+        if let Some(i) = self.horizons_ns.iter().position(|h| *h == 0) {
+            return e(
+                &format!("horizons_ns[{i}]"),
+                "a horizon must be positive".into(),
+            );
+        }
+        if !self.horizons_ns.contains(&self.score_horizon_ns) {
+            return e(
+                "score_horizon_ns",
+                format!(
+                    "{} is not one of horizons_ns {:?}",
+                    self.score_horizon_ns, self.horizons_ns
+                ),
+            );
+        }
+        let edges = &self.buckets.edges;
+        if edges.len() > 7 {
+            return e(
+                "buckets.edges",
+                format!("{} edges: at most 7 (8 buckets)", edges.len()),
+            );
+        }
+        if let Some(i) = edges.windows(2).position(|w| w[0] >= w[1]) {
+            return e(
+                "buckets.edges",
+                format!(
+                    "edges must be strictly increasing (buckets may not overlap): {} then {} at \
+                     positions {i} and {}",
+                    edges[i],
+                    edges[i + 1],
+                    i + 1
+                ),
+            );
+        }
+        if edges.first() == Some(&0) {
+            return e(
+                "buckets.edges",
+                "the first edge must be positive (the first bucket would be empty)".into(),
+            );
+        }
+        if self.fast_half_life_ns == 0 {
+            return e("fast_half_life_ns", "must be positive".into());
+        }
+        if self.slow_half_life_ns == 0 {
+            return e("slow_half_life_ns", "must be positive".into());
+        }
+        if self.profiles.is_empty() || self.profiles.len() > MAX_PROFILES {
+            return e(
+                "profiles",
+                format!("{} profiles: give 1 to 8", self.profiles.len()),
+            );
+        }
+        for (i, p) in self.profiles.iter().enumerate() {
+            if let Err(m) = check_profile_name(&p.name) {
+                return e(&format!("profiles[{i}].name"), format!("{:?}: {m}", p.name));
+            }
+            if let Some(j) = self.profiles[..i].iter().position(|q| q.name == p.name) {
+                return e(
+                    &format!("profiles[{i}].name"),
+                    format!("{:?} is also the name of profiles[{j}]", p.name),
+                );
+            }
+            let w = p.weights.to_slots();
+            for (k, name) in WEIGHT_NAMES.iter().enumerate() {
+                if !(w[k].is_finite() && w[k] >= 0.0) {
+                    return e(
+                        &format!("profiles[{i}].{name}"),
+                        format!("{} is not a finite non-negative number", w[k]),
+                    );
+                }
+            }
+            if check_weights(&w).is_err() {
+                return e(
+                    &format!("profiles[{i}]"),
+                    "every weight is 0: give at least one positive weight".into(),
+                );
+            }
+        }
+        if !(self.prior_strength.is_finite() && self.prior_strength >= 0.0) {
+            return e("prior_strength", "must be >= 0".into());
+        }
+        if !(self.fast_shrink.is_finite() && self.fast_shrink >= 0.0) {
+            return e("fast_shrink", "must be >= 0".into());
+        }
+        let t = &self.transforms;
+        for (name, x) in [
+            ("latency_half_ns", t.latency_half_ns),
+            ("pi_scale_bps", t.pi_scale_bps),
+            ("impact_scale_bps", t.impact_scale_bps),
+            ("es_scale_bps", t.es_scale_bps),
+            ("markout_scale_bps", t.markout_scale_bps),
+        ] {
+            if !(x.is_finite() && x > 0.0) {
+                return e(
+                    &format!("transforms.{name}"),
+                    format!("{x} must be positive"),
+                );
+            }
+        }
+        if self.max_orders == 0 {
+            return e("max_orders", "must be positive".into());
+        }
+        if self.max_cells == 0 {
+            return e("max_cells", "must be positive".into());
+        }
+        if self.command_queue == 0 {
+            return e("command_queue", "must be positive".into());
+        }
+        if let Some(i) = self.lps.iter().position(|l| l.is_empty() || l.len() > 16) {
+            return e(&format!("lps[{i}]"), "an LP name is 1 to 16 bytes".into());
+        }
+        if self.lps.len() > self.max_lps as usize {
+            return e(
+                "lps",
+                format!("{} LPs but max_lps is {}", self.lps.len(), self.max_lps),
+            );
+        }
+        if let Some(i) = self
+            .lps
+            .iter()
+            .enumerate()
+            .position(|(i, l)| self.lps[..i].contains(l))
+        {
+            return e(
+                &format!("lps[{i}]"),
+                format!("{:?} is listed twice", self.lps[i]),
+            );
+        }
+        for (i, m) in self.lp_map.iter().enumerate() {
+            if m.raw.is_empty() {
+                return e(&format!("lp_map[{i}].raw"), "must not be empty".into());
+            }
+            if m.lp.is_empty() || m.lp.len() > 16 {
+                return e(
+                    &format!("lp_map[{i}].lp"),
+                    "an LP name is 1 to 16 bytes".into(),
+                );
+            }
+            if let Some(k) = self.lp_map[..i].iter().position(|o| o.raw == m.raw) {
+                return e(
+                    &format!("lp_map[{i}].raw"),
+                    format!("{:?} is already mapped by lp_map[{k}]", m.raw),
+                );
+            }
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ pub mod snapshot;
 pub mod synth;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_queue::ArrayQueue;
 
@@ -37,7 +38,135 @@ use crate::publish::{RowSink, RowValues};
 use crate::runtime::clock::{Clock, EventClock};
 use crate::score::{N_WEIGHTS, PreparedProfiles, Profiles, ScoreInputs, Transforms, check_weights};
 
-/// A control command for the hot thread (through [`Engine::commands`]).
+/// A name of at most 16 bytes, held inline so that a [`Command`] stays `Copy` and allocation-free.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ShortName {
+    len: u8,
+    bytes: [u8; 16],
+}
+
+impl ShortName {
+    /// `None` when `s` is empty or longer than 16 bytes.
+    pub fn new(s: &str) -> Option<Self> {
+        if s.is_empty() || s.len() > 16 {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Some(Self {
+            len: s.len() as u8,
+            bytes,
+        })
+    }
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        // Built from a `&str` cut at its own length: always valid UTF-8.
+        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl core::fmt::Debug for ShortName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+/// What the engine did with an acknowledged command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Outcome {
+    /// Applied; the rows it changed were published before the acknowledgement.
+    Applied = 1,
+    /// No such profile slot (or a slot past the next free one).
+    NoSuchProfile = 2,
+    /// The profile name is not 1..=16 of `[A-Za-z0-9_.-]`.
+    BadName = 3,
+    /// Weights not finite, negative or all zero.
+    BadWeights = 4,
+    /// Another profile has this name.
+    DuplicateName = 5,
+    /// The slot holds another profile.
+    SlotTaken = 6,
+    /// The last profile cannot be removed.
+    LastProfile = 7,
+    /// No LP of that name.
+    UnknownLp = 8,
+}
+
+impl Outcome {
+    fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            1 => Outcome::Applied,
+            2 => Outcome::NoSuchProfile,
+            3 => Outcome::BadName,
+            4 => Outcome::BadWeights,
+            5 => Outcome::DuplicateName,
+            6 => Outcome::SlotTaken,
+            7 => Outcome::LastProfile,
+            8 => Outcome::UnknownLp,
+            _ => return None,
+        })
+    }
+    fn of(e: crate::score::ProfileError) -> Self {
+        use crate::score::ProfileError as P;
+        match e {
+            P::NoSuchSlot => Outcome::NoSuchProfile,
+            P::BadName => Outcome::BadName,
+            P::BadWeights => Outcome::BadWeights,
+            P::DuplicateName => Outcome::DuplicateName,
+            P::SlotTaken => Outcome::SlotTaken,
+            P::LastProfile => Outcome::LastProfile,
+        }
+    }
+}
+
+/// Where the engine acknowledges a command: once the command took effect *and* the rows it
+/// changed were published, the engine raises the cell to `seq << 8 | outcome` (`fetch_max`,
+/// Release; pairs with the Acquire load in [`Ack::outcome`]). Sequence numbers grow per cell, so
+/// a late acknowledgement of an abandoned command never hides a newer one. The cell is
+/// `'static` (leaked once per control server) so that the command stays `Copy` and the hot thread
+/// never allocates, frees or reference-counts anything to acknowledge.
+#[derive(Clone, Copy)]
+pub struct Ack {
+    cell: &'static AtomicU64,
+    seq: u64,
+}
+
+impl Ack {
+    /// An acknowledgement of command number `seq` (1..2^56, growing) through `cell`.
+    pub fn new(cell: &'static AtomicU64, seq: u64) -> Self {
+        Self { cell, seq }
+    }
+    /// The outcome, once the engine acknowledged this command.
+    pub fn outcome(&self) -> Option<Outcome> {
+        let v = self.cell.load(Ordering::Acquire);
+        if v >> 8 == self.seq {
+            Outcome::from_code(v as u8)
+        } else {
+            None
+        }
+    }
+    fn complete(&self, o: Outcome) {
+        self.cell
+            .fetch_max((self.seq << 8) | o as u64, Ordering::Release);
+    }
+}
+
+impl PartialEq for Ack {
+    fn eq(&self, o: &Self) -> bool {
+        core::ptr::eq(self.cell, o.cell) && self.seq == o.seq
+    }
+}
+
+impl core::fmt::Debug for Ack {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Ack({})", self.seq)
+    }
+}
+
+/// A control command for the hot thread (through [`Engine::commands`]). Journaled by
+/// `engine::snapshot::encode_command` (the `ack` is not: a replayed command is acknowledged to
+/// nobody).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Command {
     /// Replace a profile's weights (slots per LAYOUT.md); effective at the next publication cycle.
@@ -53,6 +182,35 @@ pub enum Command {
         lp: u16,
         /// Paused.
         paused: bool,
+    },
+    /// Sets profile slot `profile` to `name` and `weights`: new weights when the slot holds
+    /// `name`, a new profile when the slot is free (the next slot or a removed one). Acknowledged.
+    SetProfile {
+        /// Profile slot (0..8).
+        profile: u8,
+        /// Name.
+        name: ShortName,
+        /// Weight slots.
+        weights: [f64; N_WEIGHTS],
+        /// Acknowledgement (`None`: replayed from the journal, nobody waits).
+        ack: Option<Ack>,
+    },
+    /// Removes the profile in slot `profile` (its scores become NaN, the slot inactive; the other
+    /// profiles keep their slots). Acknowledged.
+    RemoveProfile {
+        /// Profile slot.
+        profile: u8,
+        /// Acknowledgement (`None`: replayed from the journal, nobody waits).
+        ack: Option<Ack>,
+    },
+    /// Pauses or resumes an LP by name. Acknowledged.
+    PauseLpNamed {
+        /// LP name.
+        lp: ShortName,
+        /// Paused.
+        paused: bool,
+        /// Acknowledgement (`None`: replayed from the journal, nobody waits).
+        ack: Option<Ack>,
     },
 }
 
@@ -221,6 +379,9 @@ pub struct Engine<S: RowSink> {
     other_stamps: Option<(u64, Stamps)>,
     force_flush: bool,
     commands: Arc<ArrayQueue<Command>>,
+    /// Acknowledgements of the commands applied in this flush, completed once the rows are out
+    /// (capacity `command_queue`: at most that many commands are applied per flush).
+    acks: Vec<(Ack, Outcome)>,
     counters: Counters,
     sink: S,
 }
@@ -319,6 +480,7 @@ impl<S: RowSink> Engine<S> {
             other_stamps: None,
             force_flush: false,
             commands: Arc::new(ArrayQueue::new(cfg.command_queue.max(1))),
+            acks: Vec::with_capacity(cfg.command_queue.max(1)),
             counters: Counters::default(),
             lps,
             sink,
@@ -376,6 +538,10 @@ impl<S: RowSink> Engine<S> {
         ids.clear();
         self.dirty = ids;
         self.force_flush = false;
+        // The rows the commands changed are out: acknowledge.
+        for (a, o) in self.acks.drain(..) {
+            a.complete(o);
+        }
     }
 
     /// The queue control commands go through (weights, pauses). Push from any thread.
@@ -599,33 +765,98 @@ impl<S: RowSink> Engine<S> {
 
     fn apply_commands(&mut self) {
         let mut changed = false;
-        while let Some(c) = self.commands.pop() {
-            match c {
+        // Bounded: a sender that keeps pushing cannot hold the hot thread here, and `acks` never
+        // grows past its capacity.
+        for _ in 0..self.acks.capacity() - self.acks.len() {
+            let Some(c) = self.commands.pop() else { break };
+            let mut removed = None;
+            let (outcome, ack) = match c {
                 Command::SetWeights { profile, weights } => {
                     let i = profile as usize;
-                    if i < self.profiles.weights.len() && check_weights(&weights).is_ok() {
+                    let o = if !self.profiles.is_active(i) {
+                        Outcome::NoSuchProfile
+                    } else if check_weights(&weights).is_err() {
+                        Outcome::BadWeights
+                    } else {
                         self.profiles.weights[i] = weights;
-                        self.prepared = self.profiles.prepared();
-                        self.sink
-                            .set_profile(profile, self.profiles.names[i].as_bytes(), &weights);
-                        self.counters.weight_changes += 1;
-                        changed = true;
-                    } else {
-                        self.counters.bad_commands += 1;
-                    }
+                        Outcome::Applied
+                    };
+                    (o, None)
                 }
-                Command::PauseLp { lp, paused } => {
-                    if let Some(p) = self.paused.get_mut(lp as usize) {
-                        *p = paused;
-                        changed = true;
-                    } else {
-                        self.counters.bad_commands += 1;
-                    }
+                Command::PauseLp { lp, paused } => (self.pause(lp as usize, paused), None),
+                Command::SetProfile {
+                    profile,
+                    name,
+                    weights,
+                    ack,
+                } => {
+                    let o = self
+                        .profiles
+                        .set(profile as usize, name.as_str(), &weights)
+                        .map_or_else(Outcome::of, |()| Outcome::Applied);
+                    (o, ack)
                 }
+                Command::RemoveProfile { profile, ack } => {
+                    removed = self
+                        .profiles
+                        .names
+                        .get(profile as usize)
+                        .and_then(|n| ShortName::new(n));
+                    let o = self
+                        .profiles
+                        .remove(profile as usize)
+                        .map_or_else(Outcome::of, |()| Outcome::Applied);
+                    (o, ack)
+                }
+                Command::PauseLpNamed { lp, paused, ack } => {
+                    let o = match self.lps.lps.get(lp.as_str().as_bytes()) {
+                        Some(i) => self.pause(i as usize, paused),
+                        None => Outcome::UnknownLp,
+                    };
+                    (o, ack)
+                }
+            };
+            match c {
+                _ if outcome != Outcome::Applied => self.counters.bad_commands += 1,
+                Command::SetWeights { profile, .. }
+                | Command::SetProfile { profile, .. }
+                | Command::RemoveProfile { profile, .. } => {
+                    let i = profile as usize;
+                    self.prepared = self.profiles.prepared();
+                    // A removed slot is published with its old name and all-zero weights.
+                    let name = match c {
+                        Command::RemoveProfile { .. } => removed,
+                        _ => ShortName::new(&self.profiles.names[i]),
+                    };
+                    if let Some(n) = name {
+                        self.sink.set_profile(
+                            profile,
+                            n.as_str().as_bytes(),
+                            &self.profiles.weights[i],
+                        );
+                    }
+                    self.counters.weight_changes += 1;
+                    changed = true;
+                }
+                Command::PauseLp { .. } | Command::PauseLpNamed { .. } => changed = true,
+            }
+            if let Some(a) = ack {
+                self.acks.push((a, outcome));
             }
         }
         if changed {
             self.mark_all_dirty();
+        }
+    }
+
+    fn pause(&mut self, lp: usize, paused: bool) -> Outcome {
+        match self.paused.get_mut(lp) {
+            Some(p) => {
+                *p = paused;
+                self.sink.set_lp_paused(lp as u16, paused);
+                Outcome::Applied
+            }
+            _ => Outcome::UnknownLp,
         }
     }
 

@@ -16,7 +16,8 @@ pub fn writer_options(cfg: &EngineConfig) -> WriterOptions {
             max_lps: u32::from(cfg.max_lps),
             max_symbols: cfg.max_symbols,
             n_buckets: buckets.len() as u32,
-            max_profiles: cfg.profiles.len().clamp(1, 8) as u32,
+            // Room for every profile slot: profiles can be added at run time.
+            max_profiles: crate::score::MAX_PROFILES as u32,
         },
         bucket_unit: match cfg.buckets.unit {
             BucketUnit::Notional => ShmBucketUnit::NotionalUsd,
@@ -128,9 +129,24 @@ impl RowSink for ShmSink {
         let name = String::from_utf8_lossy(name);
         if self
             .w
-            .set_profile(ProfileId::new(idx), &name, *weights, true)
+            // A removed profile is published with all-zero weights: inactive.
+            .set_profile(
+                ProfileId::new(idx),
+                &name,
+                *weights,
+                crate::score::check_weights(weights).is_ok(),
+            )
             .is_err()
         {
+            self.errors += 1;
+        }
+    }
+
+    fn set_lp_paused(&mut self, lp: u16, paused: bool) {
+        let Some(Some(id)) = self.lps.get(lp as usize).copied() else {
+            return;
+        };
+        if self.w.set_lp_paused(id, paused).is_err() {
             self.errors += 1;
         }
     }

@@ -2,7 +2,7 @@
 //! [`Ingest`] (framing in place, journal, engine) as io_uring. New connections are accepted and
 //! initiator connects progressed at every housekeeping tick (`io.tick_us`), so the per-iteration
 //! cost is one `recv()` per open connection and one vDSO clock read.
-use std::io::{ErrorKind, Read};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 
@@ -42,6 +42,9 @@ pub struct BusyLoop {
     open: Vec<usize>,
     buf: Vec<u8>,
     pollfds: Vec<libc::pollfd>,
+    /// Slots with bytes left to send or a close request pending (each once: `pending_flag`).
+    pending: Vec<usize>,
+    pending_flag: Vec<bool>,
 }
 
 impl BusyLoop {
@@ -73,7 +76,81 @@ impl BusyLoop {
             owner: vec![None; n],
             open: Vec::with_capacity(n),
             buf: vec![0u8; p.io.buffer_size as usize],
+            pending: Vec::with_capacity(n),
+            pending_flag: vec![false; n],
         })
+    }
+
+    /// Sends what the session layer wrote and carries out requested closes: every slot the
+    /// ingest flagged, plus those still pending from before (a full socket buffer: the rest is
+    /// kept and retried on the next pass, never blocking).
+    fn service<S: RowSink>(
+        &mut self,
+        ingest: &mut Ingest<S>,
+        now: u64,
+        hk: &Housekeeping,
+        stopping: bool,
+    ) {
+        while let Some(slot) = ingest.pop_attention() {
+            if slot < self.pending_flag.len() && !self.pending_flag[slot] {
+                self.pending_flag[slot] = true;
+                self.pending.push(slot);
+            }
+        }
+        let mut k = 0;
+        while k < self.pending.len() {
+            let slot = self.pending[k];
+            let failed = self.send_out(ingest, slot);
+            let close = match ingest.close_request(slot, now) {
+                _ if failed => Some(CloseReason::Error),
+                Some((why, due)) if due || !ingest.has_out(slot) => Some(why),
+                _ => None,
+            };
+            if let Some(why) = close {
+                if self.conns[slot].is_some() {
+                    self.close(ingest, slot, why, now, hk, stopping);
+                }
+            }
+            let done = self.conns[slot].is_none()
+                || (!ingest.has_out(slot) && ingest.close_request(slot, now).is_none());
+            if done {
+                self.pending_flag[slot] = false;
+                self.pending.swap_remove(k);
+            } else {
+                k += 1;
+            }
+        }
+    }
+
+    /// Non-blocking send of `slot`'s waiting bytes; the unsent rest stays. `true` on a socket
+    /// error.
+    fn send_out<S: RowSink>(&mut self, ingest: &mut Ingest<S>, slot: usize) -> bool {
+        let Some(s) = self.conns[slot].as_ref() else {
+            ingest.out_mut(slot).clear();
+            return false;
+        };
+        let mut s: &TcpStream = s;
+        loop {
+            let out = ingest.out_mut(slot);
+            if out.is_empty() {
+                return false;
+            }
+            let len = out.len();
+            match s.write(out) {
+                Ok(0) => return true,
+                Ok(n) => {
+                    // Moves the rest to the front: no allocation (partial sends are rare).
+                    out.drain(..n);
+                    if n < len {
+                        ingest.counters.partial_sends += 1;
+                    }
+                    ingest.sent(slot, n);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+                Err(_) => return true,
+            }
+        }
     }
 
     fn free_slot(&self) -> Option<usize> {
@@ -87,6 +164,7 @@ impl BusyLoop {
         why: CloseReason,
         now: u64,
         hk: &Housekeeping,
+        stopping: bool,
     ) {
         if let Some(s) = self.conns[slot].take() {
             let _ = s.shutdown(Shutdown::Both);
@@ -96,7 +174,11 @@ impl BusyLoop {
             self.open.swap_remove(k);
         }
         if let Some(i) = self.owner[slot].take() {
-            self.initiators[i].state = Dial::Wait(now + hk.reconnect_ns);
+            self.initiators[i].state = Dial::Wait(if stopping {
+                u64::MAX
+            } else {
+                now + hk.reconnect_ns
+            });
         }
     }
 
@@ -226,7 +308,7 @@ impl BusyLoop {
                 }
                 if let Some(why) = closed {
                     let now = lpscore_shm::monotonic_ns();
-                    self.close(ingest, slot, why, now, &hk);
+                    self.close(ingest, slot, why, now, &hk, hk.stopping());
                 } else {
                     k += 1;
                 }
@@ -236,8 +318,13 @@ impl BusyLoop {
                 // Counters are published every tick (housekeeping), not per batch.
                 last_activity = now;
             }
+            if ingest.has_attention() || !self.pending.is_empty() {
+                self.service(ingest, now, &hk, hk.stopping());
+            }
             if hk.due(now) {
-                self.accept_and_dial(ingest, now, &hk);
+                if !hk.stopping() {
+                    self.accept_and_dial(ingest, now, &hk);
+                }
                 let mut silent = [usize::MAX; 8];
                 let mut n_silent = 0;
                 ingest.for_each_silent(now, hk.silent_ns, |slot| {
@@ -247,15 +334,21 @@ impl BusyLoop {
                     }
                 });
                 for &slot in &silent[..n_silent] {
-                    self.close(ingest, slot, CloseReason::Silent, now, &hk);
+                    self.close(ingest, slot, CloseReason::Silent, now, &hk, hk.stopping());
                 }
                 if hk.run(now, ingest, control) == Next::Stop {
+                    // Last bytes (Logouts) out if the sockets take them, then close.
+                    self.service(ingest, now, &hk, true);
                     for slot in 0..self.conns.len() {
                         if self.conns[slot].is_some() {
-                            self.close(ingest, slot, CloseReason::Shutdown, now, &hk);
+                            let _ = self.send_out(ingest, slot);
+                            self.close(ingest, slot, CloseReason::Shutdown, now, &hk, true);
                         }
                     }
                     return Ok(());
+                }
+                if ingest.has_attention() {
+                    self.service(ingest, now, &hk, hk.stopping());
                 }
             }
             if idle.enabled && now.saturating_sub(last_activity) >= quiet_ns {

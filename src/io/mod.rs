@@ -81,8 +81,13 @@ pub(crate) enum Next {
 }
 
 /// Periodic work shared by both backends.
+/// How long a clean stop waits for the counterparties' Logout answers.
+pub const STOP_LOGOUT_WAIT_NS: u64 = 2_000_000_000;
+
 pub(crate) struct Housekeeping {
     next_ns: u64,
+    /// Clean stop in progress (FIX sessions logging out): give up waiting at this time.
+    stop_at: Option<u64>,
     tick_ns: u64,
     pub(crate) silent_ns: u64,
     pub(crate) reconnect_ns: u64,
@@ -94,6 +99,7 @@ impl Housekeeping {
     pub(crate) fn new<S: RowSink>(p: &LoopParams, ingest: &Ingest<S>) -> Self {
         Self {
             next_ns: 0,
+            stop_at: None,
             tick_ns: p.io.tick_us.max(1) * 1_000,
             silent_ns: p.io.silent_timeout_ms * 1_000_000,
             reconnect_ns: p.io.reconnect_ms * 1_000_000,
@@ -108,7 +114,15 @@ impl Housekeeping {
         now >= self.next_ns
     }
 
-    /// Control commands, engine tick, counters. `Next::Stop` on a stop request.
+    /// Whether a clean stop is in progress (initiators do not reconnect).
+    #[inline(always)]
+    pub(crate) fn stopping(&self) -> bool {
+        self.stop_at.is_some()
+    }
+
+    /// Control commands, engine tick (and FIX session timers), counters. On a stop request the
+    /// FIX sessions with a connection start their logout; `Next::Stop` once every one is down
+    /// or [`STOP_LOGOUT_WAIT_NS`] has passed (at once without FIX sessions).
     pub(crate) fn run<S: RowSink>(
         &mut self,
         now: u64,
@@ -119,16 +133,32 @@ impl Housekeeping {
         let mut next = Next::Run;
         while let Some(c) = control.pop() {
             match c {
-                Control::Stop => next = Next::Stop,
+                Control::Stop if self.stop_at.is_none() => {
+                    if ingest.begin_stop() {
+                        self.stop_at = Some(now + STOP_LOGOUT_WAIT_NS);
+                    } else {
+                        next = Next::Stop;
+                    }
+                }
+                Control::Stop => {}
                 Control::Engine(cmd) => {
+                    // Journaled where it is queued (no message in between), so a replay queues it
+                    // at the same point; a command the queue refused is not journaled.
                     if self.commands.push(cmd).is_err() {
                         tracing::warn!("engine command queue full: command dropped");
+                    } else {
+                        ingest.journal_command(self.clock.now_ns(), &cmd);
                     }
                 }
             }
         }
         ingest.tick(self.clock.now_ns());
         ingest.publish_stats();
+        if let Some(t) = self.stop_at {
+            if now >= t || ingest.sessions_down() {
+                next = Next::Stop;
+            }
+        }
         next
     }
 

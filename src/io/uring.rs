@@ -28,6 +28,9 @@ use crate::publish::RowSink;
 use crate::runtime::group::Control;
 use crate::runtime::ingest::{CloseReason, Ingest};
 
+/// Capacity of each slot's in-flight send buffer, reserved up front.
+const SEND_RESERVE: usize = 8 * 1024;
+
 const BGID: u16 = 0;
 const IOU_PBUF_RING_INC: u16 = 2;
 const ENTER_GETEVENTS: u32 = 1;
@@ -35,6 +38,7 @@ const ENTER_GETEVENTS: u32 = 1;
 const K_ACCEPT: u64 = 1;
 const K_RECV: u64 = 2;
 const K_CONNECT: u64 = 3;
+const K_SEND: u64 = 4;
 
 #[inline(always)]
 fn ud(kind: u64, idx: usize) -> u64 {
@@ -201,11 +205,22 @@ struct Initiator {
     state: Dial,
 }
 
+/// Per-slot send state: the in-flight buffer (swapped with the ingest's filling buffer when a
+/// send starts, so the session keeps writing into the other one), the bytes of it already sent,
+/// and whether a SEND is in flight. The in-flight buffer is never touched (grown, cleared,
+/// dropped) while its SEND is in flight, and a slot is not reused until its SEND completed.
+struct Sends {
+    buf: Vec<Vec<u8>>,
+    off: Vec<usize>,
+    busy: Vec<bool>,
+}
+
 /// The io_uring loop of one hot thread. Field order matters: the ring is dropped before the
 /// buffers it uses.
 pub struct UringLoop {
     ring: IoUring,
     bufs: BufRing,
+    sends: Sends,
     p: LoopParams,
     listeners: Vec<(usize, TcpListener)>,
     accept_armed: Vec<bool>,
@@ -258,6 +273,11 @@ impl UringLoop {
         Ok(Self {
             ring,
             bufs,
+            sends: Sends {
+                buf: (0..n).map(|_| Vec::with_capacity(SEND_RESERVE)).collect(),
+                off: vec![0; n],
+                busy: vec![false; n],
+            },
             p: *p,
             accept_armed: vec![false; nl],
             listeners,
@@ -284,6 +304,7 @@ impl UringLoop {
         let UringLoop {
             ring,
             bufs,
+            sends,
             p,
             listeners,
             accept_armed,
@@ -393,7 +414,7 @@ impl UringLoop {
                                     nl,
                                     slot,
                                     why,
-                                    now + hk.reconnect_ns,
+                                    retry_at(&hk, now),
                                 );
                             }
                         }
@@ -402,7 +423,7 @@ impl UringLoop {
                             if res >= 0 {
                                 let s = sock::adopt(res);
                                 let session = listeners[li].0;
-                                match conns.iter().position(|c| c.is_none()) {
+                                match free_slot(conns, sends) {
                                     None => {
                                         ingest.counters.refused += 1;
                                         drop(s);
@@ -433,6 +454,38 @@ impl UringLoop {
                                 accept_armed[li] = false;
                             }
                         }
+                        K_SEND => {
+                            let slot = idx;
+                            if slot >= sends.busy.len() {
+                                continue;
+                            }
+                            sends.busy[slot] = false;
+                            let live = conns[slot].is_some() && closing[slot].is_none();
+                            if res > 0 {
+                                ingest.sent(slot, res as usize);
+                                sends.off[slot] += res as usize;
+                                if sends.off[slot] < sends.buf[slot].len() {
+                                    ingest.counters.partial_sends += 1;
+                                    if live {
+                                        submit_send(&mut sq, &sub, nl, slot, sends);
+                                        continue;
+                                    }
+                                }
+                            } else if (res == -libc::EAGAIN || res == -libc::EINTR) && live {
+                                submit_send(&mut sq, &sub, nl, slot, sends);
+                                continue;
+                            } else if live {
+                                // The peer is gone (EPIPE, ECONNRESET, ...): close; the armed
+                                // recv completes and the close happens there.
+                                shutdown_slot(conns, closing, slot, CloseReason::Error);
+                            }
+                            sends.buf[slot].clear();
+                            sends.off[slot] = 0;
+                            if conns[slot].is_some() {
+                                start_send(&mut sq, &sub, nl, slot, sends, conns, ingest);
+                                close_if_flushed(conns, closing, sends, ingest, slot, now);
+                            }
+                        }
                         K_CONNECT => {
                             let i = idx;
                             let Dial::Connecting(slot) = initiators[i].state else {
@@ -448,7 +501,7 @@ impl UringLoop {
                                 ingest.counters.connect_failures += 1;
                                 let _ = sub.register_files_update((nl + slot) as u32, &[-1]);
                                 conns[slot] = None;
-                                initiators[i].state = Dial::Wait(now + hk.reconnect_ns);
+                                initiators[i].state = Dial::Wait(retry_at(&hk, now));
                             }
                         }
                         _ => {}
@@ -458,6 +511,11 @@ impl UringLoop {
                 // Recycled buffers go back in one tail store per batch (before any re-armed recv
                 // is submitted at the next enter).
                 bufs.commit();
+                // What the sessions wrote goes out (submitted at the next enter).
+                while let Some(slot) = ingest.pop_attention() {
+                    start_send(&mut sq, &sub, nl, slot, sends, conns, ingest);
+                    close_if_flushed(conns, closing, sends, ingest, slot, now);
+                }
                 // Counters are published every tick (housekeeping), not per batch.
                 last_activity = now;
             }
@@ -478,10 +536,10 @@ impl UringLoop {
                 }
                 for (i, ini) in initiators.iter_mut().enumerate() {
                     if let Dial::Wait(t) = ini.state {
-                        if now < t {
+                        if now < t || hk.stopping() {
                             continue;
                         }
-                        let Some(slot) = conns.iter().position(|c| c.is_none()) else {
+                        let Some(slot) = free_slot(conns, sends) else {
                             continue;
                         };
                         let s = match sock::tcp_socket(&ini.addr, false) {
@@ -522,8 +580,15 @@ impl UringLoop {
                         }
                     }
                 });
+                ingest.for_each_close_due(now, |slot, why| {
+                    shutdown_slot(conns, closing, slot, why);
+                });
                 if hk.run(now, ingest, control) == Next::Stop {
                     break Ok(());
+                }
+                while let Some(slot) = ingest.pop_attention() {
+                    start_send(&mut sq, &sub, nl, slot, sends, conns, ingest);
+                    close_if_flushed(conns, closing, sends, ingest, slot, now);
                 }
             }
             // 4. Idle mode: wait in the kernel for a completion (bounded).
@@ -553,7 +618,6 @@ impl UringLoop {
             }
         };
         // Shutdown: close every connection (the peers see FIN), ring teardown cancels the rest.
-        let now = lpscore_shm::monotonic_ns();
         for slot in 0..conns.len() {
             if conns[slot].is_some() {
                 if let Some(s) = &conns[slot] {
@@ -564,10 +628,140 @@ impl UringLoop {
                 } else {
                     CloseReason::Error
                 };
-                close_slot(&sub, conns, owner, initiators, ingest, nl, slot, why, now);
+                close_slot(
+                    &sub,
+                    conns,
+                    owner,
+                    initiators,
+                    ingest,
+                    nl,
+                    slot,
+                    why,
+                    u64::MAX,
+                );
             }
         }
+        // SENDs still in flight fail fast on the shut-down sockets: wait for their completions
+        // (bounded) so that the kernel is done with the buffers before they are dropped.
+        let t0 = lpscore_shm::monotonic_ns();
+        while sends.busy.iter().any(|&b| b)
+            && lpscore_shm::monotonic_ns().saturating_sub(t0) < 500_000_000
+        {
+            sq.sync();
+            // SAFETY: plain io_uring_enter with no extended argument.
+            let _ =
+                unsafe { sub.enter::<libc::sigset_t>(sq.len() as u32, 0, ENTER_GETEVENTS, None) };
+            cq.sync();
+            for cqe in &mut cq {
+                let data = cqe.user_data();
+                if data >> 56 == K_SEND {
+                    let slot = (data & 0x00ff_ffff_ffff_ffff) as usize;
+                    if let Some(b) = sends.busy.get_mut(slot) {
+                        *b = false;
+                    }
+                }
+            }
+            cq.sync();
+        }
         result
+    }
+}
+
+/// When a closed initiator retries (never while the loop is stopping).
+#[inline]
+fn retry_at(hk: &Housekeeping, now: u64) -> u64 {
+    if hk.stopping() {
+        u64::MAX
+    } else {
+        now + hk.reconnect_ns
+    }
+}
+
+/// A slot with no connection and no SEND in flight.
+#[inline]
+fn free_slot(conns: &[Option<TcpStream>], sends: &Sends) -> Option<usize> {
+    conns
+        .iter()
+        .zip(&sends.busy)
+        .position(|(c, &b)| c.is_none() && !b)
+}
+
+/// Starts a SEND of `slot`'s waiting bytes unless one is in flight: the ingest's filling buffer
+/// and the slot's empty in-flight buffer swap places (no copy, no allocation).
+#[inline]
+fn start_send<S: RowSink>(
+    sq: &mut SubmissionQueue<'_>,
+    sub: &Submitter<'_>,
+    nl: usize,
+    slot: usize,
+    sends: &mut Sends,
+    conns: &[Option<TcpStream>],
+    ingest: &mut Ingest<S>,
+) {
+    if slot >= sends.busy.len() || sends.busy[slot] || !ingest.has_out(slot) {
+        return;
+    }
+    if conns[slot].is_none() {
+        ingest.out_mut(slot).clear();
+        return;
+    }
+    debug_assert!(sends.buf[slot].is_empty());
+    sends.buf[slot].clear();
+    core::mem::swap(ingest.out_mut(slot), &mut sends.buf[slot]);
+    sends.off[slot] = 0;
+    submit_send(sq, sub, nl, slot, sends);
+}
+
+/// Submits a SEND of the unsent part of `slot`'s in-flight buffer.
+#[inline]
+fn submit_send(
+    sq: &mut SubmissionQueue<'_>,
+    sub: &Submitter<'_>,
+    nl: usize,
+    slot: usize,
+    sends: &mut Sends,
+) {
+    let b = &sends.buf[slot][sends.off[slot]..];
+    let len = u32::try_from(b.len()).unwrap_or(u32::MAX);
+    let e = opcode::Send::new(types::Fixed((nl + slot) as u32), b.as_ptr(), len)
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(ud(K_SEND, slot));
+    sends.busy[slot] = true;
+    push(sq, sub, &e);
+}
+
+/// Shuts a connection down for `why`: its armed recv completes with 0 and the close (counted
+/// with `why`) happens there.
+#[inline]
+fn shutdown_slot(
+    conns: &[Option<TcpStream>],
+    closing: &mut [Option<CloseReason>],
+    slot: usize,
+    why: CloseReason,
+) {
+    if closing[slot].is_none() {
+        if let Some(s) = &conns[slot] {
+            closing[slot] = Some(why);
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Carries out a requested close once its last bytes are sent (or its flush deadline passed).
+#[inline]
+fn close_if_flushed<S: RowSink>(
+    conns: &[Option<TcpStream>],
+    closing: &mut [Option<CloseReason>],
+    sends: &Sends,
+    ingest: &Ingest<S>,
+    slot: usize,
+    now: u64,
+) {
+    if let Some((why, due)) = ingest.close_request(slot, now) {
+        if due || (!sends.busy[slot] && !ingest.has_out(slot)) {
+            shutdown_slot(conns, closing, slot, why);
+        }
     }
 }
 
@@ -582,8 +776,10 @@ fn recv_sqe(nl: usize, slot: usize) -> squeue::Entry {
 fn push(sq: &mut SubmissionQueue<'_>, sub: &Submitter<'_>, e: &squeue::Entry) {
     loop {
         // SAFETY: every entry built here references only the registered file table, the
-        // registered buffer group, or a boxed sockaddr owned by the loop that outlives the
-        // operation (connect); nothing is freed while the operation is in flight.
+        // registered buffer group, a boxed sockaddr owned by the loop that outlives the
+        // operation (connect), or a slot's in-flight send buffer (send), which is neither
+        // modified, grown nor dropped until its completion (`Sends`; the loop waits for the
+        // outstanding sends before it returns); nothing is freed while the operation is in flight.
         if unsafe { sq.push(e) }.is_ok() {
             return;
         }

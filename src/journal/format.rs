@@ -16,7 +16,8 @@
 //!  4 len          u32  payload length (<= MAX_RECORD_LEN)
 //!  8 ts_ns        u64  capture timestamp, ns since the Unix epoch
 //! 16 session      u32  session index
-//! 20 flags        u32  0: a FIX message; FLAG_TICK: an engine tick (len 0, session 0, seq 0)
+//! 20 flags        u32  0: a FIX message; FLAG_TICK: an engine tick (len 0, session 0, seq 0);
+//!                      FLAG_COMMAND: an engine command (payload: its encoding; session 0, seq 0)
 //! 24 seq          u64  the message's sequence number
 //! 32 payload      len bytes: the raw FIX message as received
 //! ```
@@ -42,6 +43,10 @@ pub const MAX_RECORD_LEN: usize = 1 << 20;
 /// Record flag: the hot thread called `Engine::tick(ts_ns)` here (no payload). A replay that
 /// ticks at the same points between the same messages reproduces the live rows bit for bit.
 pub const FLAG_TICK: u32 = 1;
+/// Record flag: an engine control command (weights, pauses) that the hot thread queued to the
+/// engine here; the payload is the command's encoding (`engine::snapshot::encode_command`),
+/// session 0, seq 0. A replay queues it at the same point, so live weight changes replay.
+pub const FLAG_COMMAND: u32 = 2;
 /// Segment file name prefix and extension: `journal-0000000042.lpj`.
 pub const SEGMENT_PREFIX: &str = "journal-";
 /// Segment file extension.
@@ -199,6 +204,13 @@ pub enum Entry<'a> {
         /// The tick's timestamp (the capture clock of the hot thread).
         ts_ns: u64,
     },
+    /// An engine command queued at `ts_ns` (flags [`FLAG_COMMAND`]); `bytes` is its encoding.
+    Command {
+        /// When the hot thread queued it (capture clock).
+        ts_ns: u64,
+        /// The encoded command.
+        bytes: &'a [u8],
+    },
 }
 
 /// A journal problem, naming the file and the offset.
@@ -328,6 +340,8 @@ pub struct RecordIter<'a> {
     pos: usize,
     path: PathBuf,
     done: bool,
+    /// File offset of `data[0]` (0, or where [`RecordIter::from_offset`] started).
+    base: u64,
 }
 
 impl<'a> RecordIter<'a> {
@@ -363,40 +377,55 @@ impl<'a> RecordIter<'a> {
                 pos: FILE_HEADER_LEN,
                 path,
                 done: false,
+                base: 0,
             },
         ))
     }
 
+    /// Iterates records from the middle of a segment: `data` holds the file's bytes from
+    /// offset `base`, which must be a record boundary (the end of an earlier record, or the end
+    /// of the file header). Offsets (returned and in errors) are file offsets. The file header
+    /// is not checked here.
+    pub fn from_offset(data: &'a [u8], base: u64, path: impl Into<PathBuf>) -> Self {
+        Self {
+            data,
+            pos: 0,
+            path: path.into(),
+            done: false,
+            base,
+        }
+    }
+
     /// Offset just past the last good record returned so far.
     pub fn position(&self) -> u64 {
-        self.pos as u64
+        self.base + self.pos as u64
     }
 
     fn torn(&mut self) -> JournalError {
         JournalError::TornTail {
             path: self.path.clone(),
-            offset: self.pos as u64,
-            file_len: self.data.len() as u64,
+            offset: self.base + self.pos as u64,
+            file_len: self.base + self.data.len() as u64,
         }
     }
 
     fn corrupt(&mut self, reason: &'static str) -> JournalError {
         JournalError::Corrupt {
             path: self.path.clone(),
-            offset: self.pos as u64,
+            offset: self.base + self.pos as u64,
             reason,
         }
     }
 }
 
-/// Message records only: ticks are skipped (use [`RecordIter::next_entry`] to see them).
+/// Message records only: ticks and commands are skipped (use [`RecordIter::next_entry`] to see them).
 impl<'a> Iterator for RecordIter<'a> {
     type Item = Result<(u64, Record<'a>), JournalError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             match self.next_entry()? {
-                Ok((_, Entry::Tick { .. })) => continue,
+                Ok((_, Entry::Tick { .. } | Entry::Command { .. })) => continue,
                 Ok((off, Entry::Message(r))) => return Some(Ok((off, r))),
                 Err(e) => return Some(Err(e)),
             }
@@ -450,9 +479,13 @@ impl<'a> RecordIter<'a> {
                 ts_ns: le64(&rest[8..16]),
             },
             FLAG_TICK => return Some(Err(self.corrupt("tick record with a payload"))),
+            FLAG_COMMAND => Entry::Command {
+                ts_ns: le64(&rest[8..16]),
+                bytes: &rest[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len],
+            },
             _ => return Some(Err(self.corrupt("unknown record flags"))),
         };
-        let off = self.pos as u64;
+        let off = self.base + self.pos as u64;
         self.pos += size.min(rest.len());
         self.done = false;
         Some(Ok((off, r)))

@@ -20,21 +20,31 @@
 //! * [`writer`]: the journal thread ([`start`], [`JournalConfig`], [`Durability`]).
 //! * [`reader`]: [`scan_segments`], [`recover`] (torn tail truncated with a log line).
 //! * [`replay`]: format detection, log line parsing, the replay driver and the KPI table.
+//! * [`snapshot`]: engine snapshots (a follower thread replays the journal into a shadow engine
+//!   and snapshots it), [`recover_engine`] (newest valid snapshot + the journal after it).
+//! * [`codec`]: the snapshot byte codec.
+pub mod codec;
 pub mod crc32c;
 pub mod format;
 pub mod reader;
 pub mod replay;
 pub mod ring;
+pub mod snapshot;
 mod uring;
 pub mod writer;
 
 pub use format::{
-    Entry, FLAG_TICK, FileHeader, JournalError, Record, RecordIter, record_size, segment_name,
+    Entry, FLAG_COMMAND, FLAG_TICK, FileHeader, JournalError, Record, RecordIter, record_size,
+    segment_name,
 };
 pub use reader::{
     RecoveryReport, ScanReport, SegmentFile, list_segments, recover, scan_entries, scan_segments,
 };
 pub use ring::{AppendError, JournalProducer, ProducerCounters, Watermarks};
+pub use snapshot::{
+    EngineRecovery, Follower, FollowerHandle, JournalPos, RecoveredState, SnapshotError,
+    SnapshotPolicy, recover_engine,
+};
 pub use writer::{
     Backend, Durability, DurabilityKind, JournalConfig, JournalHandle, WriterStats, start,
 };

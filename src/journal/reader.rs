@@ -52,6 +52,8 @@ pub struct ScanReport {
     pub records: u64,
     /// Good tick records (not counted in `records`).
     pub ticks: u64,
+    /// Good command records (not counted in `records`).
+    pub commands: u64,
     /// Payload bytes of the good records.
     pub payload_bytes: u64,
     /// A torn final record: (segment, offset of the torn record, file length).
@@ -108,9 +110,13 @@ where
                     note_seq(&mut rep.last_seq, rec.session, rec.seq);
                     f(p, off, &Entry::Message(rec));
                 }
-                Ok((off, tick)) => {
+                Ok((off, tick @ Entry::Tick { .. })) => {
                     rep.ticks += 1;
                     f(p, off, &tick);
+                }
+                Ok((off, cmd @ Entry::Command { .. })) => {
+                    rep.commands += 1;
+                    f(p, off, &cmd);
                 }
                 Err(JournalError::TornTail {
                     path,
@@ -150,6 +156,19 @@ pub struct RecoveryReport {
     pub next_segment: u64,
     /// Time the verification took, ns.
     pub elapsed_ns: u64,
+}
+
+impl RecoveryReport {
+    /// The sequence number of the last record of `session` in the journal (the latest in append
+    /// order), if it has any. The session layer resumes inbound at `last + 1`
+    /// (`Session::resume_inbound_at`), so its persisted sequence number never runs ahead of the
+    /// journal.
+    pub fn last_seq(&self, session: u32) -> Option<u64> {
+        self.last_seq
+            .binary_search_by_key(&session, |p| p.0)
+            .ok()
+            .map(|i| self.last_seq[i].1)
+    }
 }
 
 /// Verifies every record of the journal in `dir` and truncates a torn final record (with a log

@@ -146,6 +146,8 @@ pub struct ReplayStats {
     pub snapshots: u64,
     /// Journal tick records replayed (`Engine::tick` at the live tick's time).
     pub ticks: u64,
+    /// Journal command records replayed (queued to the engine at the live point).
+    pub commands: u64,
 }
 
 /// A [`RowSink`] that keeps the latest row per key (and the names), optionally forwarding
@@ -548,6 +550,15 @@ impl Replayer {
                     self.boundaries(*ts_ns, snap);
                     self.feed.engine.tick(*ts_ns);
                     self.stats.ticks += 1;
+                    return;
+                }
+                Entry::Command { ts_ns, bytes } => {
+                    // The live hot thread queued this command to the engine here.
+                    self.boundaries(*ts_ns, snap);
+                    match crate::journal::snapshot::queue_command(&self.feed.engine, bytes) {
+                        Ok(()) => self.stats.commands += 1,
+                        Err(e) => bad.push((p.to_path_buf(), off, e)),
+                    }
                     return;
                 }
             };

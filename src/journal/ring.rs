@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::format::{
-    FLAG_TICK, MAX_RECORD_LEN, RECORD_HEADER_LEN, Record, encode_record_header,
+    FLAG_COMMAND, FLAG_TICK, MAX_RECORD_LEN, RECORD_HEADER_LEN, Record, encode_record_header,
     encode_record_header_flags,
 };
 
@@ -176,6 +176,10 @@ pub struct ProducerCounters {
     pub ticks: u64,
     /// Tick records refused (ring full or writer failed; also in `ring_full` / `writer_failed`).
     pub ticks_refused: u64,
+    /// Command records handed over (also in `appended` and `bytes`).
+    pub commands: u64,
+    /// Command records refused (also in `ring_full` / `writer_failed`).
+    pub commands_refused: u64,
 }
 
 /// The hot thread's end of the journal: `append` never blocks and never allocates.
@@ -289,6 +293,51 @@ impl JournalProducer {
         self.counters.appended += 1;
         self.counters.ticks += 1;
         self.counters.bytes += RECORD_HEADER_LEN as u64;
+        Ok(())
+    }
+
+    /// Hands over an engine command (weights, pauses) that the hot thread is about to queue to
+    /// the engine (a [`super::format::FLAG_COMMAND`] record: session 0, seq 0, no watermark), so
+    /// a replay applies it at the same point. Call it right before pushing the command to
+    /// `Engine::commands()`, with nothing fed to the engine in between. Never blocks or
+    /// allocates. A refusal (`RingFull`, `WriterFailed`) stalls no session; the caller should
+    /// still apply the command (live rows first) and log that replays of this journal will not
+    /// see it (counted in [`ProducerCounters::commands_refused`]).
+    pub fn append_command(
+        &mut self,
+        ts_ns: u64,
+        cmd: &crate::engine::Command,
+    ) -> Result<(), AppendError> {
+        use crate::engine::snapshot::{MAX_COMMAND_LEN, encode_command_into};
+        let mut payload = [0u8; MAX_COMMAND_LEN];
+        let len = encode_command_into(cmd, &mut payload);
+        if self.shared.failed.load(Ordering::Relaxed) {
+            self.counters.writer_failed += 1;
+            self.counters.commands_refused += 1;
+            return Err(AppendError::WriterFailed);
+        }
+        let needed = RECORD_HEADER_LEN + len;
+        let free = self.ring.slots();
+        if free < needed {
+            self.counters.ring_full += 1;
+            self.counters.commands_refused += 1;
+            return Err(AppendError::RingFull { needed, free });
+        }
+        let mut h = [0u8; RECORD_HEADER_LEN];
+        encode_record_header_flags(&mut h, len as u32, ts_ns, 0, 0, FLAG_COMMAND);
+        let pushed = self
+            .ring
+            .push_entire_slice(&h)
+            .and_then(|()| self.ring.push_entire_slice(&payload[..len]));
+        if pushed.is_err() {
+            // Unreachable by the check above.
+            self.counters.ring_full += 1;
+            self.counters.commands_refused += 1;
+            return Err(AppendError::RingFull { needed, free });
+        }
+        self.counters.appended += 1;
+        self.counters.commands += 1;
+        self.counters.bytes += needed as u64;
         Ok(())
     }
 

@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::format::{
-    FLAG_TICK, FORMAT_VERSION, FileHeader, JournalError, RECORD_HEADER_LEN, le32, le64,
-    record_size, seal_record, segment_name,
+    FLAG_COMMAND, FLAG_TICK, FORMAT_VERSION, FileHeader, JournalError, RECORD_HEADER_LEN, le32,
+    le64, record_size, seal_record, segment_name,
 };
 use super::reader::{RecoveryReport, recover};
 use super::ring::{JournalProducer, Shared, Watermarks};
@@ -95,6 +95,14 @@ pub struct JournalConfig {
     pub write_buffer: usize,
     /// `write` (default) or `uring`.
     pub backend: Backend,
+    /// `lpscore run`: snapshot the engine (a follower thread replays the journal into a shadow
+    /// engine) after this many journal entries (default 1 000 000; 0: not by count).
+    pub snapshot_entries: u64,
+    /// ... or this many seconds after the last snapshot when there is anything new (default
+    /// 60; 0: not by time). A snapshot is also written at clean shutdown.
+    pub snapshot_interval_s: u64,
+    /// Snapshots kept in `dir/snapshots` (default 2).
+    pub snapshot_keep: usize,
 }
 
 impl Default for JournalConfig {
@@ -111,11 +119,23 @@ impl Default for JournalConfig {
             max_sessions: 256,
             write_buffer: 1 << 20,
             backend: Backend::Write,
+            snapshot_entries: 1_000_000,
+            snapshot_interval_s: 60,
+            snapshot_keep: 2,
         }
     }
 }
 
 impl JournalConfig {
+    /// The snapshot policy.
+    pub fn snapshot_policy(&self) -> super::snapshot::SnapshotPolicy {
+        super::snapshot::SnapshotPolicy {
+            every_entries: self.snapshot_entries,
+            every_ns: self.snapshot_interval_s.saturating_mul(1_000_000_000),
+            keep: self.snapshot_keep.max(1),
+        }
+    }
+
     /// The policy.
     pub fn durability(&self) -> Durability {
         match self.durability {
@@ -147,6 +167,9 @@ pub struct JournalHandle {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<Result<(), JournalError>>>,
     recovery: RecoveryReport,
+    cfg: JournalConfig,
+    follower: Option<super::snapshot::FollowerHandle>,
+    engine_recovery_ns: u64,
 }
 
 impl JournalHandle {
@@ -177,10 +200,36 @@ impl JournalHandle {
     pub fn recovery(&self) -> &RecoveryReport {
         &self.recovery
     }
-    /// Drains the ring, syncs (unless the policy is `none`), and joins the thread.
+    /// The configuration it was started with.
+    pub fn config(&self) -> &JournalConfig {
+        &self.cfg
+    }
+    /// Attaches the snapshot follower: [`JournalHandle::shutdown`] finishes it (a last
+    /// catch-up and a snapshot) after the journal thread is joined.
+    pub fn attach_follower(&mut self, f: super::snapshot::FollowerHandle) {
+        self.follower = Some(f);
+    }
+    /// Journal entries the snapshot follower has applied (0 without one).
+    pub fn follower_applied(&self) -> u64 {
+        self.follower.as_ref().map_or(0, |f| f.applied())
+    }
+    /// Records how long the engine recovery took (see `snapshot::recover_for_run`).
+    pub fn set_engine_recovery_ns(&mut self, ns: u64) {
+        self.engine_recovery_ns = ns;
+    }
+    /// How long the engine recovery (snapshot load + journal replay) took, ns.
+    pub fn engine_recovery_ns(&self) -> u64 {
+        self.engine_recovery_ns
+    }
+    /// Drains the ring, syncs (unless the policy is `none`), joins the thread, then finishes
+    /// the snapshot follower, if any (a last catch-up and a snapshot).
     pub fn shutdown(mut self) -> Result<WriterStats, JournalError> {
         self.shared.stop.store(true, Ordering::Release);
-        let r = match self.thread.take().map(|t| t.join()) {
+        let joined = self.thread.take().map(|t| t.join());
+        if let Some(f) = self.follower.take() {
+            f.finish();
+        }
+        let r = match joined {
             Some(Ok(r)) => r,
             Some(Err(_)) => Err(JournalError::Io {
                 op: "join the journal thread",
@@ -198,6 +247,9 @@ impl Drop for JournalHandle {
         self.shared.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        if let Some(f) = self.follower.take() {
+            f.finish();
         }
     }
 }
@@ -286,6 +338,9 @@ pub fn start(cfg: &JournalConfig) -> Result<(JournalProducer, JournalHandle), Jo
             shared,
             thread: Some(thread),
             recovery,
+            cfg: cfg.clone(),
+            follower: None,
+            engine_recovery_ns: 0,
         },
     ))
 }
@@ -400,7 +455,8 @@ impl Thread {
         let ts = le64(&h[8..16]);
         let session = le32(&h[16..20]);
         let seq = le64(&h[24..32]);
-        let is_tick = le32(&h[20..24]) & FLAG_TICK != 0;
+        // Ticks and commands carry no session: they move no watermark.
+        let is_tick = le32(&h[20..24]) & (FLAG_TICK | FLAG_COMMAND) != 0;
         let total = RECORD_HEADER_LEN + len;
         if avail < total && self.ring.slots() < total {
             return Ok(false);

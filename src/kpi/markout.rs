@@ -217,6 +217,129 @@ impl Markouts {
     }
 }
 
+// ---- snapshots (lpscore::journal::snapshot): the fill ring, its index and the pending queues.
+use crate::journal::codec::{Dec, DecodeError, Enc};
+
+fn put_fill(e: &mut Enc, f: &FillRec) {
+    e.u64(f.exec_key);
+    e.u32(f.generation);
+    e.u64(f.order_key);
+    e.u16(f.lp);
+    e.u32(f.sym);
+    e.u8(f.bucket);
+    e.i8(f.side);
+    e.i64(f.px);
+    e.u64(f.qty);
+    e.i64(f.bid_a);
+    e.i64(f.ask_a);
+    e.bool(f.price_ok);
+    e.u64(f.t_a);
+    e.u64(f.t_fill);
+    e.u8(f.resolved);
+    e.bool(f.busted);
+    for m in f.two_mid {
+        e.i64(m);
+    }
+}
+
+fn get_fill(d: &mut Dec<'_>, f: &mut FillRec) -> Result<(), DecodeError> {
+    f.exec_key = d.u64()?;
+    f.generation = d.u32()?;
+    f.order_key = d.u64()?;
+    f.lp = d.u16()?;
+    f.sym = d.u32()?;
+    f.bucket = d.u8()?;
+    f.side = d.i8()?;
+    f.px = d.i64()?;
+    f.qty = d.u64()?;
+    f.bid_a = d.i64()?;
+    f.ask_a = d.i64()?;
+    f.price_ok = d.bool()?;
+    f.t_a = d.u64()?;
+    f.t_fill = d.u64()?;
+    f.resolved = d.u8()?;
+    f.busted = d.bool()?;
+    for m in f.two_mid.iter_mut() {
+        *m = d.i64()?;
+    }
+    Ok(())
+}
+
+impl Markouts {
+    /// Writes the fills, the ring position, the index, and each horizon's pending entries.
+    pub fn snap_write(&self, e: &mut Enc) {
+        e.tag(b"MRKO");
+        e.usize(self.next);
+        e.u64(self.overflow);
+        e.u64(self.evicted_pending);
+        e.usize(self.horizons.len());
+        for &h in &self.horizons {
+            e.u64(h);
+        }
+        e.sparse(
+            &self.fills,
+            |f| f.exec_key != 0 || f.generation != 0,
+            put_fill,
+        );
+        self.index.snap_write(e);
+        for q in &self.queues {
+            e.usize(q.buf.len());
+            e.usize(q.head);
+            e.usize(q.len);
+            // Only the live entries (the rest are never read).
+            for k in 0..q.len {
+                let d = q.buf[(q.head + k) % q.buf.len()];
+                e.u64(d.deadline);
+                e.u32(d.slot);
+                e.u32(d.generation);
+            }
+        }
+    }
+
+    /// Restores what [`Markouts::snap_write`] wrote into queues of the same configuration.
+    pub fn snap_read(&mut self, d: &mut Dec<'_>) -> Result<(), DecodeError> {
+        d.tag(b"MRKO", "markout section missing")?;
+        let cap = self.fills.len();
+        self.next = d.index(cap)?;
+        self.overflow = d.u64()?;
+        self.evicted_pending = d.u64()?;
+        let nh = d.len(MAX_HORIZONS)?;
+        d.check(
+            nh == self.horizons.len(),
+            "markout horizons differ from the configuration's",
+        )?;
+        for i in 0..nh {
+            let h = d.u64()?;
+            d.check(
+                h == self.horizons[i],
+                "markout horizons differ from the configuration's",
+            )?;
+        }
+        d.sparse(&mut self.fills, |f| *f = FillRec::default(), get_fill)?;
+        self.index.snap_read(d)?;
+        for q in self.queues.iter_mut() {
+            let qcap = d.usize()?;
+            d.check(
+                qcap == q.buf.len(),
+                "markout queue size differs from the configuration's",
+            )?;
+            q.head = d.index(qcap)?;
+            q.len = d.len(qcap)?;
+            q.buf.iter_mut().for_each(|x| *x = Due::default());
+            for k in 0..q.len {
+                let due = Due {
+                    deadline: d.u64()?,
+                    slot: d.u32()?,
+                    generation: d.u32()?,
+                };
+                d.check((due.slot as usize) < cap, "markout slot out of range")?;
+                q.buf[(q.head + k) % qcap] = due;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

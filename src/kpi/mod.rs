@@ -337,6 +337,127 @@ impl Stats {
     }
 }
 
+// ---- snapshots (lpscore::journal::snapshot): the cells in creation order, their sums and bins
+// bit for bit, and the row index.
+use crate::journal::codec::{Dec, DecodeError, Enc};
+
+fn put_head(e: &mut Enc, h: &CellHead) {
+    e.i64(h.fast_base);
+    e.i64(h.slow_base);
+    e.u64(h.n_orders);
+    e.u64(h.n_fills);
+    e.u64(h.n_price_skipped);
+    e.f64(h.ack_total);
+    e.f64(h.fill_total);
+    e.bool(h.fast_live);
+    e.bool(h.slow_live);
+    e.bool(h.dirty);
+    e.u8(h.ack_end);
+    e.u8(h.ack_start);
+    e.u8(h.fill_end);
+    e.u8(h.fill_start);
+}
+
+fn get_head(d: &mut Dec<'_>) -> Result<CellHead, DecodeError> {
+    let mut h = CellHead::new();
+    h.fast_base = d.i64()?;
+    h.slow_base = d.i64()?;
+    h.n_orders = d.u64()?;
+    h.n_fills = d.u64()?;
+    h.n_price_skipped = d.u64()?;
+    h.ack_total = d.f64()?;
+    h.fill_total = d.f64()?;
+    h.fast_live = d.bool()?;
+    h.slow_live = d.bool()?;
+    h.dirty = d.bool()?;
+    h.ack_end = d.u8()?;
+    h.ack_start = d.u8()?;
+    h.fill_end = d.u8()?;
+    h.fill_start = d.u8()?;
+    Ok(h)
+}
+
+impl Stats {
+    /// Writes the dimensions (checked on restore), every cell (key, head, sums, bins) in id
+    /// order, and the counters. The row index is rebuilt from the keys.
+    pub fn snap_write(&self, e: &mut Enc) {
+        e.tag(b"STAT");
+        e.u32(self.max_symbols);
+        e.u8(self.n_buckets);
+        e.u16(self.max_lps);
+        e.usize(self.max_cells);
+        e.bool(self.bucket_totals);
+        e.u64(self.cells_full);
+        let n = self.heads.len();
+        e.usize(n);
+        for i in 0..n {
+            let k = self.keys[i];
+            e.u32(k.sym);
+            e.u8(k.bucket);
+            e.u16(k.lp);
+            put_head(e, &self.heads[i]);
+        }
+        e.raw(&self.sums.bytes()[..n * SUMS_BYTES]);
+        e.raw(&self.bins.bytes()[..n * BINS_BYTES]);
+        let ((lp, sym, b, t), ids, len) = self.fan_cache;
+        e.u16(lp);
+        e.u32(sym);
+        e.u8(b);
+        e.bool(t);
+        for id in ids {
+            e.u32(id);
+        }
+        e.usize(len);
+    }
+
+    /// Restores what [`Stats::snap_write`] wrote into fresh statistics of the same dimensions
+    /// (no cell created yet).
+    pub fn snap_read(&mut self, d: &mut Dec<'_>) -> Result<(), DecodeError> {
+        d.tag(b"STAT", "statistics section missing")?;
+        let dims_ok = d.u32()? == self.max_symbols
+            && d.u8()? == self.n_buckets
+            && d.u16()? == self.max_lps
+            && d.usize()? == self.max_cells;
+        d.check(
+            dims_ok,
+            "statistics dimensions differ from the configuration's",
+        )?;
+        d.check(self.heads.is_empty(), "statistics already hold cells")?;
+        self.bucket_totals = d.bool()?;
+        self.cells_full = d.u64()?;
+        let n = d.len(self.max_cells)?;
+        for i in 0..n {
+            let k = RowKey {
+                sym: d.u32()?,
+                bucket: d.u8()?,
+                lp: d.u16()?,
+            };
+            let in_range =
+                k.sym <= self.max_symbols && k.bucket <= self.n_buckets && k.lp < self.max_lps;
+            d.check(in_range, "cell key out of range")?;
+            let r = self.row_index(k);
+            d.check(self.index[r] == NONE, "cell key repeated")?;
+            self.index[r] = i as u32;
+            self.keys.push(k);
+            self.heads.push(get_head(d)?);
+        }
+        let sums = d.take(n * SUMS_BYTES)?;
+        self.sums.bytes_mut()[..n * SUMS_BYTES].copy_from_slice(sums);
+        let bins = d.take(n * BINS_BYTES)?;
+        self.bins.bytes_mut()[..n * BINS_BYTES].copy_from_slice(bins);
+        let key = (d.u16()?, d.u32()?, d.u8()?, d.bool()?);
+        let mut ids = [0u32; 4];
+        for id in ids.iter_mut() {
+            *id = d.u32()?;
+        }
+        let len = d.usize()?;
+        let valid = len == usize::MAX || (len <= 4 && ids[..len].iter().all(|&i| (i as usize) < n));
+        d.check(valid, "statistics cache out of range")?;
+        self.fan_cache = (key, ids, len);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

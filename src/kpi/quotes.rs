@@ -103,6 +103,46 @@ impl QuoteBook {
     }
 }
 
+// ---- snapshots (lpscore::journal::snapshot).
+use crate::journal::codec::{Dec, DecodeError, Enc};
+
+impl QuoteBook {
+    /// Writes the symbols' tops that hold anything, and the flagged count.
+    pub fn snap_write(&self, e: &mut Enc) {
+        e.tag(b"BOOK");
+        e.u64(self.flagged);
+        e.sparse(
+            &self.tops,
+            |t| t.present || t.bid != 0 || t.ask != 0 || t.ts != 0 || t.good_two_mid != 0,
+            |e, t| {
+                e.i64(t.bid);
+                e.i64(t.ask);
+                e.u64(t.ts);
+                e.i64(t.good_two_mid);
+                e.bool(t.present);
+            },
+        );
+    }
+
+    /// Restores what [`QuoteBook::snap_write`] wrote into a book of the same size.
+    pub fn snap_read(&mut self, d: &mut Dec<'_>) -> Result<(), DecodeError> {
+        d.tag(b"BOOK", "quote book section missing")?;
+        self.flagged = d.u64()?;
+        d.sparse(
+            &mut self.tops,
+            |t| *t = Top::default(),
+            |d, t| {
+                t.bid = d.i64()?;
+                t.ask = d.i64()?;
+                t.ts = d.u64()?;
+                t.good_two_mid = d.i64()?;
+                t.present = d.bool()?;
+                Ok(())
+            },
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -183,6 +183,85 @@ impl DedupSet {
     }
 }
 
+// ---- snapshots (lpscore::journal::snapshot): the exact slot layout, so probing is unchanged.
+use crate::journal::codec::{Dec, DecodeError, Enc};
+
+impl U64Map {
+    /// Writes the occupied slots (position, key, value) and the length.
+    pub fn snap_write(&self, e: &mut Enc) {
+        e.tag(b"MAP_");
+        e.usize(self.max_len);
+        e.usize(self.len);
+        e.usize(self.keys.len());
+        let n = self.keys.iter().filter(|&&k| k != 0).count();
+        e.usize(n);
+        for (i, &k) in self.keys.iter().enumerate() {
+            if k != 0 {
+                e.usize(i);
+                e.u64(k);
+                e.u32(self.vals[i]);
+            }
+        }
+    }
+
+    /// Restores what [`U64Map::snap_write`] wrote into a map of the same capacity.
+    pub fn snap_read(&mut self, d: &mut Dec<'_>) -> Result<(), DecodeError> {
+        d.tag(b"MAP_", "map section missing")?;
+        let max_len = d.usize()?;
+        d.check(
+            max_len == self.max_len,
+            "map capacity differs from the configuration's",
+        )?;
+        let len = d.len(max_len)?;
+        let slots = d.usize()?;
+        d.check(
+            slots == self.keys.len(),
+            "map size differs from the configuration's",
+        )?;
+        let n = d.len(slots)?;
+        d.check(n == len, "map length does not match its slots")?;
+        self.keys.iter_mut().for_each(|k| *k = 0);
+        self.vals.iter_mut().for_each(|v| *v = 0);
+        for _ in 0..n {
+            let i = d.index(slots)?;
+            let k = d.u64()?;
+            d.check(k != 0 && self.keys[i] == 0, "bad map slot")?;
+            self.keys[i] = k;
+            self.vals[i] = d.u32()?;
+        }
+        self.len = len;
+        Ok(())
+    }
+}
+
+impl DedupSet {
+    /// Writes the window (ring, head, length) and its index.
+    pub fn snap_write(&self, e: &mut Enc) {
+        e.tag(b"DEDU");
+        e.usize(self.head);
+        e.usize(self.len);
+        e.sparse(&self.ring, |&k| k != 0, |e, &k| e.u64(k));
+        self.index.snap_write(e);
+    }
+
+    /// Restores what [`DedupSet::snap_write`] wrote into a set of the same capacity.
+    pub fn snap_read(&mut self, d: &mut Dec<'_>) -> Result<(), DecodeError> {
+        d.tag(b"DEDU", "dedup section missing")?;
+        let cap = self.ring.len();
+        self.head = d.index(cap)?;
+        self.len = d.len(cap)?;
+        d.sparse(
+            &mut self.ring,
+            |k| *k = 0,
+            |d, k| {
+                *k = d.u64()?;
+                Ok(())
+            },
+        )?;
+        self.index.snap_read(d)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -327,6 +327,122 @@ impl OrderTable {
     }
 }
 
+// ---- snapshots (lpscore::journal::snapshot): slab, free list, index and both lists, exactly.
+use crate::journal::codec::{Dec, DecodeError, Enc};
+
+fn state_code(s: OrderState) -> u8 {
+    OrderState::ALL.iter().position(|x| *x == s).unwrap_or(0) as u8
+}
+
+fn put_order(e: &mut Enc, o: &Order) {
+    e.u64(o.key);
+    e.u64(o.alias);
+    e.u8(state_code(o.state));
+    e.u16(o.lp);
+    e.u32(o.sym);
+    e.u8(o.bucket);
+    e.i8(o.side);
+    e.u8(o.ord_type);
+    e.u8(o.tif);
+    e.u64(o.qty);
+    e.i64(o.limit);
+    e.i64(o.bid_a);
+    e.i64(o.ask_a);
+    e.bool(o.price_ok);
+    e.u64(o.t_a);
+    e.u64(o.t_ack);
+    e.u64(o.t_first_fill);
+    e.u64(o.t_end);
+    e.u64(o.cum_qty);
+    e.bool(o.counted);
+    e.u32(o.prev);
+    e.u32(o.next);
+    e.bool(o.on_end_list);
+}
+
+fn get_order(d: &mut Dec<'_>, o: &mut Order) -> Result<(), DecodeError> {
+    o.key = d.u64()?;
+    o.alias = d.u64()?;
+    let s = d.u8()? as usize;
+    o.state = *OrderState::ALL
+        .get(s)
+        .ok_or_else(|| d.err("unknown order state"))?;
+    o.lp = d.u16()?;
+    o.sym = d.u32()?;
+    o.bucket = d.u8()?;
+    o.side = d.i8()?;
+    o.ord_type = d.u8()?;
+    o.tif = d.u8()?;
+    o.qty = d.u64()?;
+    o.limit = d.i64()?;
+    o.bid_a = d.i64()?;
+    o.ask_a = d.i64()?;
+    o.price_ok = d.bool()?;
+    o.t_a = d.u64()?;
+    o.t_ack = d.u64()?;
+    o.t_first_fill = d.u64()?;
+    o.t_end = d.u64()?;
+    o.cum_qty = d.u64()?;
+    o.counted = d.bool()?;
+    o.prev = d.u32()?;
+    o.next = d.u32()?;
+    o.on_end_list = d.bool()?;
+    Ok(())
+}
+
+impl OrderTable {
+    /// Writes the live slots, the free list (its order decides future slots), the index and
+    /// both lists.
+    pub fn snap_write(&self, e: &mut Enc) {
+        e.tag(b"ORDS");
+        e.sparse(&self.slots, |o| o.key != 0, put_order);
+        e.usize(self.free.len());
+        for &f in &self.free {
+            e.u32(f);
+        }
+        self.index.snap_write(e);
+        for l in [self.open, self.ended] {
+            e.u32(l.head);
+            e.u32(l.tail);
+            e.usize(l.len);
+        }
+    }
+
+    /// Restores what [`OrderTable::snap_write`] wrote into a table of the same capacity.
+    pub fn snap_read(&mut self, d: &mut Dec<'_>) -> Result<(), DecodeError> {
+        d.tag(b"ORDS", "order table section missing")?;
+        let blank = Order::new(0, NO_LP, 0, NO_BUCKET, 1, 0, 0);
+        d.sparse(&mut self.slots, |o| *o = blank, get_order)?;
+        let cap = self.slots.len();
+        let n = d.len(cap)?;
+        self.free.clear();
+        for _ in 0..n {
+            let f = d.u32()?;
+            d.check((f as usize) < cap, "free slot out of range")?;
+            self.free.push(f);
+        }
+        self.index.snap_read(d)?;
+        let link_ok = |x: u32| x == NIL || (x as usize) < cap;
+        for end in [false, true] {
+            let head = d.u32()?;
+            let tail = d.u32()?;
+            let len = d.len(cap)?;
+            d.check(
+                link_ok(head) && link_ok(tail),
+                "order list link out of range",
+            )?;
+            *self.list(end) = List { head, tail, len };
+        }
+        // Every link inside the slab must stay in range (a damaged one would index out of it).
+        let bad = self
+            .slots
+            .iter()
+            .any(|o| o.key != 0 && (!link_ok(o.prev) || !link_ok(o.next)));
+        d.check(!bad, "order link out of range")?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -178,6 +178,58 @@ impl LpResolver {
     }
 }
 
+// ---- snapshots (lpscore::journal::snapshot).
+use crate::journal::codec::{Dec, DecodeError, Enc};
+
+impl NameTable {
+    /// Writes the names in index order and the index.
+    pub fn snap_write(&self, e: &mut Enc) {
+        e.tag(b"NAME");
+        e.usize(self.cap);
+        e.usize(self.names.len());
+        for n in &self.names {
+            e.bytes(n.as_bytes());
+        }
+        self.index.snap_write(e);
+    }
+
+    /// Restores what [`NameTable::snap_write`] wrote into a table of the same capacity.
+    pub fn snap_read(&mut self, d: &mut Dec<'_>) -> Result<(), DecodeError> {
+        d.tag(b"NAME", "name table section missing")?;
+        let cap = d.usize()?;
+        d.check(
+            cap == self.cap,
+            "name table capacity differs from the configuration's",
+        )?;
+        let n = d.len(cap)?;
+        self.names.clear();
+        for _ in 0..n {
+            let b = d.bytes(NAME_LEN)?;
+            self.names.push(Name::new(b));
+        }
+        self.index.snap_read(d)
+    }
+}
+
+impl LpResolver {
+    /// Writes the LP names, the aliases and the auto-registration flag.
+    pub fn snap_write(&self, e: &mut Enc) {
+        e.tag(b"LPRS");
+        self.lps.snap_write(e);
+        self.alias.snap_write(e);
+        e.bool(self.auto_register);
+    }
+
+    /// Restores what [`LpResolver::snap_write`] wrote.
+    pub fn snap_read(&mut self, d: &mut Dec<'_>) -> Result<(), DecodeError> {
+        d.tag(b"LPRS", "LP resolver section missing")?;
+        self.lps.snap_read(d)?;
+        self.alias.snap_read(d)?;
+        self.auto_register = d.bool()?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

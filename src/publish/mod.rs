@@ -88,6 +88,8 @@ pub trait RowSink {
     fn set_profile(&mut self, _idx: u8, _name: &[u8], _weights: &[f64; N_WEIGHTS]) {}
     /// The engine is alive (called at least every heartbeat interval while it is ticked).
     fn heartbeat(&mut self, _now_ns: u64) {}
+    /// LP `lp`'s scoring was paused or resumed (the scoreboard's LP directory carries it).
+    fn set_lp_paused(&mut self, _lp: u16, _paused: bool) {}
 }
 
 impl<S: RowSink + ?Sized> RowSink for &mut S {
@@ -105,6 +107,9 @@ impl<S: RowSink + ?Sized> RowSink for &mut S {
     }
     fn heartbeat(&mut self, now_ns: u64) {
         (**self).heartbeat(now_ns)
+    }
+    fn set_lp_paused(&mut self, lp: u16, paused: bool) {
+        (**self).set_lp_paused(lp, paused)
     }
 }
 

@@ -12,7 +12,7 @@
 //! publish_interval_ns = 0
 //! ```
 //! See `config/lpscore.toml` for every field with its default and `docs/runtime.md`.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,9 @@ use serde::Deserialize;
 
 use crate::engine::EngineConfig;
 use crate::journal::JournalConfig;
+
+mod spans;
+use spans::line_at;
 
 /// Which socket backend the hot threads run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -223,9 +226,14 @@ fn default_scoreboard() -> PathBuf {
     PathBuf::from("/dev/shm/lpscore.scoreboard")
 }
 
-/// A configuration refused: `field` names the TOML path.
+/// A configuration refused: the file, the line and the field (TOML path) it is about, what is
+/// wrong and how to fix it. Displays as `FILE:LINE: FIELD: MESSAGE` (the parts known).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeConfigError {
+    /// The file (set by [`RuntimeConfig::load`]).
+    pub file: Option<PathBuf>,
+    /// The 1-based line of the field in the file.
+    pub line: Option<usize>,
     /// The field (TOML path), e.g. `group[0].sessions[1].listen`.
     pub field: String,
     /// What is wrong and how to fix it.
@@ -234,43 +242,201 @@ pub struct RuntimeConfigError {
 
 impl fmt::Display for RuntimeConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
+        match (&self.file, self.line) {
+            (Some(p), Some(l)) => write!(f, "{}:{l}: ", p.display())?,
+            (Some(p), None) => write!(f, "{}: ", p.display())?,
+            (None, Some(l)) => write!(f, "line {l}: ")?,
+            (None, None) => {}
+        }
+        if self.field.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
     }
 }
 impl std::error::Error for RuntimeConfigError {}
 
 fn err(field: impl Into<String>, message: impl Into<String>) -> RuntimeConfigError {
     RuntimeConfigError {
+        file: None,
+        line: None,
         field: field.into(),
         message: message.into(),
     }
 }
 
+/// The cores this process may run on (`None`: unknown).
+fn available_cores() -> Option<Vec<usize>> {
+    match core_affinity::get_core_ids() {
+        Some(ids) if !ids.is_empty() => Some(ids.into_iter().map(|c| c.id).collect()),
+        _ => std::thread::available_parallelism()
+            .ok()
+            .map(|n| (0..n.get()).collect()),
+    }
+}
+
+fn describe_cores(c: &[usize]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < c.len() {
+        let mut j = i;
+        while j + 1 < c.len() && c[j + 1] == c[j] + 1 {
+            j += 1;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if j > i {
+            out.push_str(&format!("{}-{}", c[i], c[j]));
+        } else {
+            out.push_str(&c[i].to_string());
+        }
+        i = j + 1;
+    }
+    out
+}
+
+fn check_core(field: &str, c: usize, cores: &Option<Vec<usize>>) -> Result<(), RuntimeConfigError> {
+    if let Some(cs) = cores {
+        if !cs.contains(&c) {
+            return Err(err(
+                field,
+                format!(
+                    "core {c} does not exist on this machine or is outside this process's CPU set \
+                     (available: {}): pick one of those",
+                    describe_cores(cs)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that the control socket can be created: its directory exists (or its parent does, for
+/// the server creates one level, mode 0700) and is writable.
+fn check_socket_dir(p: &Path) -> Result<(), RuntimeConfigError> {
+    let f = "control.socket";
+    if p.as_os_str().len() >= 108 {
+        return Err(err(
+            f,
+            format!(
+                "{} is {} bytes long: a Unix socket path must be under 108 bytes; choose a shorter path",
+                p.display(),
+                p.as_os_str().len()
+            ),
+        ));
+    }
+    if p.file_name().is_none() {
+        return Err(err(f, format!("{} names no file", p.display())));
+    }
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let (probe, what) = if dir.is_dir() {
+        (dir, "directory")
+    } else {
+        match dir.parent() {
+            Some(pp) if pp.as_os_str().is_empty() || pp.is_dir() => (
+                if pp.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    pp
+                },
+                "parent directory (lpscore creates the socket's directory, mode 0700)",
+            ),
+            _ => {
+                return Err(err(
+                    f,
+                    format!(
+                        "the directory {} does not exist: create it (mode 0700) or choose another \
+                         path",
+                        dir.display()
+                    ),
+                ));
+            }
+        }
+    };
+    if !writable(probe) {
+        return Err(err(
+            f,
+            format!(
+                "the {what} {} is not writable by this user: fix its permissions or choose another \
+                 path",
+                probe.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether this user can create files in `dir` (a probe file, created and removed at once: the
+/// permission bits alone do not tell, with ACLs, read-only mounts and root).
+fn writable(dir: &Path) -> bool {
+    let probe = dir.join(format!(".lpscore-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            true
+        }
+        Err(e) => e.kind() == std::io::ErrorKind::AlreadyExists,
+    }
+}
+
 impl RuntimeConfig {
-    /// Parses and validates TOML text. Syntax errors name the line and the key.
+    /// Parses and validates TOML text. Every error names the field and, where it is in the text,
+    /// its line.
     pub fn from_toml(text: &str) -> Result<Self, RuntimeConfigError> {
-        let cfg: RuntimeConfig = toml::from_str(text).map_err(|e| {
-            let span = e
-                .span()
-                .map(|s| {
-                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
-                    format!("line {line}")
-                })
-                .unwrap_or_else(|| "file".into());
-            err(span, e.message().to_string())
+        let doc = toml_edit::ImDocument::parse(text).map_err(|e| {
+            let msg = e.message().trim().replace('\n', "; ");
+            let mut x = err("", format!("TOML syntax: {msg}"));
+            x.line = e.span().map(|s| line_at(text, s.start));
+            x
         })?;
-        cfg.validate()?;
+        let at = |mut e: RuntimeConfigError| {
+            if e.line.is_none() {
+                e.line = spans::line_of_path(text, &doc, &e.field);
+            }
+            e
+        };
+        spans::precheck(&doc).map_err(at)?;
+        let cfg: RuntimeConfig = toml::from_str(text).map_err(|e| {
+            let (field, line) = match e.span() {
+                Some(s) => (
+                    spans::path_at(&doc, s.start).unwrap_or_default(),
+                    Some(line_at(text, s.start)),
+                ),
+                None => (String::new(), None),
+            };
+            let mut x = err(field, spans::tidy_message(e.message()));
+            x.line = line;
+            at(x)
+        })?;
+        cfg.validate().map_err(at)?;
         Ok(cfg)
     }
 
-    /// Reads, parses and validates a file.
+    /// Reads, parses and validates a file; errors name the file.
     pub fn load(path: &Path) -> Result<Self, RuntimeConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| err(path.display().to_string(), format!("cannot read: {e}")))?;
-        Self::from_toml(&text)
+        let text = std::fs::read_to_string(path).map_err(|e| RuntimeConfigError {
+            file: Some(path.to_path_buf()),
+            line: None,
+            field: String::new(),
+            message: format!("cannot read the configuration: {e}"),
+        })?;
+        Self::from_toml(&text).map_err(|mut e| {
+            e.file = Some(path.to_path_buf());
+            e
+        })
     }
 
-    /// Checks every field; the error names the first bad one.
+    /// Checks every field; the error names the first bad one (no line: see
+    /// [`RuntimeConfig::from_toml`]).
     pub fn validate(&self) -> Result<(), RuntimeConfigError> {
         if self.groups.is_empty() {
             return Err(err(
@@ -278,10 +444,10 @@ impl RuntimeConfig {
                 "at least one [[group]] with sessions is needed",
             ));
         }
-        let ncores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(0);
-        let mut ids = HashSet::new();
+        let cores = available_cores();
+        let mut ids: HashMap<u32, String> = HashMap::new();
         let mut addrs = HashSet::new();
-        let mut cores = HashSet::new();
+        let mut group_cores = HashSet::new();
         let mut boards = HashSet::new();
         for (g, grp) in self.groups.iter().enumerate() {
             if grp.sessions.is_empty() {
@@ -291,13 +457,8 @@ impl RuntimeConfig {
                 ));
             }
             if let Some(c) = grp.core {
-                if ncores > 0 && c >= ncores {
-                    return Err(err(
-                        format!("group[{g}].core"),
-                        format!("core {c} does not exist on this machine ({ncores} cores)"),
-                    ));
-                }
-                if !cores.insert(c) {
+                check_core(&format!("group[{g}].core"), c, &cores)?;
+                if !group_cores.insert(c) {
                     return Err(err(
                         format!("group[{g}].core"),
                         format!("core {c} is already another group's hot core"),
@@ -321,10 +482,14 @@ impl RuntimeConfig {
             }
             for (s, ses) in grp.sessions.iter().enumerate() {
                 let f = format!("group[{g}].sessions[{s}]");
-                if !ids.insert(ses.id) {
+                if let Some(first) = ids.insert(ses.id, format!("{f}.id")) {
                     return Err(err(
                         format!("{f}.id"),
-                        format!("session id {} is used twice", ses.id),
+                        format!(
+                            "session id {} is already used by {first}: session ids are unique \
+                             across the file",
+                            ses.id
+                        ),
                     ));
                 }
                 match (ses.listen, ses.connect) {
@@ -357,6 +522,10 @@ impl RuntimeConfig {
                         }
                     }
                 }
+                if let Some(fix) = &ses.fix {
+                    fix.validate()
+                        .map_err(|(k, m)| err(format!("{f}.fix.{k}"), m))?;
+                }
             }
         }
         let io = &self.io;
@@ -364,7 +533,10 @@ impl RuntimeConfig {
             return Err(err("io.max_connections", "must be 1..=60000"));
         }
         if !io.buffers.is_power_of_two() || io.buffers > 32_768 || io.buffers < 2 {
-            return Err(err("io.buffers", "must be a power of two in 2..=32768"));
+            return Err(err(
+                "io.buffers",
+                format!("{} must be a power of two in 2..=32768", io.buffers),
+            ));
         }
         if io.buffer_size < 512 || io.buffer_size > (1 << 24) {
             return Err(err("io.buffer_size", "must be 512..=16777216 bytes"));
@@ -387,12 +559,7 @@ impl RuntimeConfig {
                 return Err(err("journal.dir", "set the journal directory"));
             }
             if let Some(c) = j.core {
-                if ncores > 0 && c >= ncores {
-                    return Err(err(
-                        "journal.core",
-                        format!("core {c} does not exist on this machine ({ncores} cores)"),
-                    ));
-                }
+                check_core("journal.core", c, &cores)?;
             }
             for (g, grp) in self.groups.iter().enumerate() {
                 for (s, ses) in grp.sessions.iter().enumerate() {
@@ -400,7 +567,8 @@ impl RuntimeConfig {
                         return Err(err(
                             format!("group[{g}].sessions[{s}].id"),
                             format!(
-                                "session id {} is not below journal.max_sessions ({}): raise                                  journal.max_sessions",
+                                "session id {} is not below journal.max_sessions ({}): raise \
+                                 journal.max_sessions",
                                 ses.id, j.max_sessions
                             ),
                         ));
@@ -408,9 +576,20 @@ impl RuntimeConfig {
                 }
             }
         }
+        if let Some(p) = &self.control.socket {
+            check_socket_dir(p)?;
+        }
+        if let Some(a) = self.metrics.listen {
+            if addrs.contains(&a) {
+                return Err(err(
+                    "metrics.listen",
+                    format!("{a} is also a session's listen address"),
+                ));
+            }
+        }
         self.engine
-            .validate()
-            .map_err(|e| err("engine", e.0.to_string()))?;
+            .check()
+            .map_err(|(f, m)| err(format!("engine.{f}"), m))?;
         Ok(())
     }
 
@@ -477,7 +656,8 @@ mod tests {
         );
         let e = RuntimeConfig::from_toml(&OK.replace("publish_interval_ns = 0", "max_lps = 0"))
             .unwrap_err();
-        assert_eq!(e.field, "engine");
+        assert_eq!(e.field, "engine.max_lps");
+        assert_eq!(e.line, Some(11), "{e}");
         let e = RuntimeConfig::from_toml(&OK.replace("core = 0", "core = 4096")).unwrap_err();
         assert_eq!(e.field, "group[0].core");
         let e = RuntimeConfig::from_toml(&format!("{OK}\n[io]\nbuffers = 1000\n")).unwrap_err();

@@ -5,10 +5,14 @@
 //! caller                        hot thread (pinned)
 //! bind listeners  ──spawn──▶    pin core, make sink, Engine::new, warm framers
 //!                               create the ring (io_uring) / nothing (busy-poll)
-//! wait for Ready  ◀──ready──    run the loop: recv -> framer -> journal::append -> engine -> shm
-//! HotGroup::stop  ──Control──▶  (crossbeam ArrayQueue, polled every tick)
+//! wait for Ready  ◀──ready──    run the loop: recv -> framer -> [FIX session] -> journal::append
+//!                               -> engine -> shm; session outbox -> send
+//! HotGroup::stop  ──Control──▶  (crossbeam ArrayQueue, polled every tick): FIX sessions log out
 //! HotGroup::join  ◀──report──   close sockets, flush the engine, stop the sink
 //! ```
+//!
+//! Sessions with FIX settings: their sequence stores are opened by [`spawn_group`] before the
+//! thread starts (see `open_sessions`); the state machines move to the hot thread.
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -17,6 +21,7 @@ use std::thread::JoinHandle;
 use crossbeam_queue::ArrayQueue;
 
 use crate::engine::{Command, Counters, Engine, EngineConfig, FeedCounters, FixFeed};
+use crate::fix::session::{Role, SeqStore, Session, SessionKey, StoreOptions};
 use crate::io::{self, IoError};
 
 use super::config::{Backend, Endpoint, IdleConfig, IoConfig, SessionConfig};
@@ -49,6 +54,9 @@ pub struct GroupOptions {
     pub idle: IdleConfig,
     /// Engine configuration.
     pub engine: EngineConfig,
+    /// The recovered engine state (`journal::snapshot::recover_for_run`): the hot thread
+    /// restores it into its new engine (and publishes the recovered rows) before going live.
+    pub recovered: Option<crate::journal::RecoveredState>,
 }
 
 /// Why a group could not start.
@@ -76,6 +84,13 @@ pub enum StartError {
     Io(IoError),
     /// The thread could not be spawned or died starting.
     Thread(String),
+    /// A FIX session could not start (settings, sequence store).
+    Session {
+        /// Session id.
+        session: u32,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
 }
 
 impl std::fmt::Display for StartError {
@@ -95,6 +110,9 @@ impl std::fmt::Display for StartError {
             StartError::Engine(e) => write!(f, "engine configuration: {e}"),
             StartError::Io(e) => write!(f, "{e}"),
             StartError::Thread(e) => write!(f, "hot thread: {e}"),
+            StartError::Session { session, message } => {
+                write!(f, "session {session}: {message}")
+            }
         }
     }
 }
@@ -226,6 +244,7 @@ where
         }
     }
     let ids: Vec<u32> = opts.sessions.iter().map(|s| s.id).collect();
+    let fix = open_sessions(&opts.sessions, journal.as_ref())?;
     let stats = Arc::new(GroupStats::new(&ids));
     let control = Arc::new(ArrayQueue::new(64));
     let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), StartError>>(1);
@@ -234,7 +253,7 @@ where
         .name(opts.name.clone())
         .spawn(move || {
             hot_main(
-                opts, make_sink, journal, listeners, initiators, ids, st, ctl, ready_tx,
+                opts, make_sink, journal, fix, listeners, initiators, ids, st, ctl, ready_tx,
             )
         })
         .map_err(|e| StartError::Thread(e.to_string()))?;
@@ -261,6 +280,7 @@ fn hot_main<S, F>(
     opts: GroupOptions,
     make_sink: F,
     journal: Option<JournalProducer>,
+    fix: Vec<(usize, Session)>,
     listeners: Vec<(usize, TcpListener)>,
     initiators: Vec<(usize, SocketAddr)>,
     ids: Vec<u32>,
@@ -292,10 +312,13 @@ where
         Ok(s) => s,
         Err(e) => fail!(StartError::Sink(e)),
     };
-    let engine = match Engine::new(opts.engine.clone(), sink) {
+    let mut engine = match Engine::new(opts.engine.clone(), sink) {
         Ok(e) => e,
         Err(e) => fail!(StartError::Engine(e.0.to_string())),
     };
+    if let Some(Err(e)) = opts.recovered.as_ref().map(|r| r.restore_into(&mut engine)) {
+        fail!(StartError::Engine(format!("recovered state: {e}")));
+    }
     let feed = FixFeed::new(engine);
     let mut ingest = Ingest::new(
         feed,
@@ -305,6 +328,10 @@ where
         journal,
         Arc::clone(&stats),
     );
+    for (i, s) in fix {
+        ingest.attach_session(i, s);
+    }
+    ingest.publish_stats();
     let params = io::LoopParams {
         io: opts.io,
         idle: opts.idle,
@@ -339,4 +366,61 @@ where
         feed,
         error: result.err().map(|e| e.to_string()),
     }
+}
+
+/// Opens the sequence store of every session with FIX settings and builds its state machine
+/// (on the caller's thread: errors name the session). With a journal, a session whose store is
+/// ahead of the journal (it persisted sequence numbers of messages the journal never got: a crash
+/// between the two) resumes inbound at the journal's last MsgSeqNum + 1, so the counterparty
+/// resends what the journal is missing.
+fn open_sessions(
+    sessions: &[SessionConfig],
+    journal: Option<&JournalProducer>,
+) -> Result<Vec<(usize, Session)>, StartError> {
+    let wm = journal.map(|j| j.watermarks());
+    let mut out = Vec::new();
+    for (i, sc) in sessions.iter().enumerate() {
+        let Some(fs) = &sc.fix else { continue };
+        let err = |message: String| StartError::Session {
+            session: sc.id,
+            message,
+        };
+        if let Err((field, m)) = fs.validate() {
+            return Err(err(format!("fix.{field}: {m}")));
+        }
+        let role = match sc.endpoint() {
+            Some(Endpoint::Listen(_)) => Role::Acceptor,
+            _ => Role::Initiator,
+        };
+        let key = SessionKey::from_settings(fs);
+        let store = SeqStore::open_with(
+            &fs.store_dir,
+            &key,
+            StoreOptions {
+                fsync: fs.store_fsync,
+            },
+        )
+        .map_err(|e| {
+            err(format!(
+                "sequence store in {}: {e} (check fix.store_dir)",
+                fs.store_dir.display()
+            ))
+        })?;
+        let mut s = Session::new(fs, role, store);
+        if let Some(wm) = &wm {
+            let last = wm.durable(sc.id);
+            if last > 0 && last + 1 < s.next_in() {
+                tracing::warn!(
+                    session = sc.id,
+                    journal_last = last,
+                    store_next_in = s.next_in(),
+                    "FIX session: the sequence store is ahead of the journal; resuming inbound at \
+                     the journal's last MsgSeqNum + 1 (the counterparty resends the rest)"
+                );
+                s.resume_inbound_at(last + 1);
+            }
+        }
+        out.push((i, s));
+    }
+    Ok(out)
 }

@@ -174,7 +174,51 @@ pub struct Weights {
     pub markout: f64,
 }
 
+/// The weight names, in slot order (the fields of [`Weights`], the keys of the configuration and
+/// of the control protocol).
+pub const WEIGHT_NAMES: [&str; 7] = [
+    "latency",
+    "fill_rate",
+    "price_improvement",
+    "market_impact",
+    "reject_rate",
+    "effective_spread",
+    "markout",
+];
+
+/// The slot of a weight name.
+pub fn weight_slot(name: &str) -> Option<usize> {
+    WEIGHT_NAMES.iter().position(|n| *n == name)
+}
+
+/// Why a profile name is refused (names are published in 16 bytes and typed on command lines).
+pub fn check_profile_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 16 {
+        return Err("a profile name is 1 to 16 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+    {
+        return Err("a profile name uses only letters, digits, '_', '-' and '.'");
+    }
+    Ok(())
+}
+
 impl Weights {
+    /// From the scoreboard's slot array (slot 7, reserved, is ignored).
+    pub fn from_slots(w: &[f64; N_WEIGHTS]) -> Self {
+        Self {
+            latency: w[0],
+            fill_rate: w[1],
+            price_improvement: w[2],
+            market_impact: w[3],
+            reject_rate: w[4],
+            effective_spread: w[5],
+            markout: w[6],
+        }
+    }
+
     /// As the scoreboard's slot array.
     pub fn to_slots(&self) -> [f64; N_WEIGHTS] {
         [
@@ -231,6 +275,37 @@ impl core::fmt::Display for BadWeights {
 }
 impl std::error::Error for BadWeights {}
 
+/// Why a profile change is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileError {
+    /// No such profile slot (or not the next free one).
+    NoSuchSlot,
+    /// The name is not 1..=16 of `[A-Za-z0-9_.-]`.
+    BadName,
+    /// See [`BadWeights`].
+    BadWeights,
+    /// Another profile already has this name.
+    DuplicateName,
+    /// The slot holds another profile.
+    SlotTaken,
+    /// The last profile cannot be removed.
+    LastProfile,
+}
+
+impl core::fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ProfileError::NoSuchSlot => "no such profile slot",
+            ProfileError::BadName => "bad profile name",
+            ProfileError::BadWeights => "weights must be finite, non-negative and not all zero",
+            ProfileError::DuplicateName => "another profile has this name",
+            ProfileError::SlotTaken => "the slot holds another profile",
+            ProfileError::LastProfile => "the last profile cannot be removed",
+        })
+    }
+}
+impl std::error::Error for ProfileError {}
+
 /// Checks a weight vector.
 pub fn check_weights(w: &[f64; N_WEIGHTS]) -> Result<(), BadWeights> {
     if w.iter().any(|x| !x.is_finite() || *x < 0.0) || w.iter().sum::<f64>() <= 0.0 {
@@ -286,10 +361,12 @@ pub struct PreparedProfiles {
     used: u8,
 }
 
-/// The active profiles and their weights.
+/// The active profiles and their weights. Slot `i` is score slot `i` of every row; a removed
+/// profile leaves its slot empty (empty name, all-zero weights: its composite is NaN) so that the
+/// other profiles keep their slots.
 #[derive(Debug, Clone)]
 pub struct Profiles {
-    /// Names.
+    /// Names (empty: the slot is free).
     pub names: Vec<String>,
     /// Weight slots per profile.
     pub weights: Vec<[f64; N_WEIGHTS]>,
@@ -298,8 +375,9 @@ pub struct Profiles {
 impl Profiles {
     /// From configuration (at most 8 profiles).
     pub fn new(cfg: &[ProfileConfig]) -> Result<Self, BadWeights> {
-        let mut names = Vec::new();
-        let mut weights = Vec::new();
+        // Room for every slot up front: adding a profile later only copies the name.
+        let mut names = Vec::with_capacity(MAX_PROFILES);
+        let mut weights = Vec::with_capacity(MAX_PROFILES);
         for p in cfg.iter().take(MAX_PROFILES) {
             let w = p.weights.to_slots();
             check_weights(&w)?;
@@ -308,6 +386,57 @@ impl Profiles {
         }
         Ok(Self { names, weights })
     }
+    /// Whether slot `i` holds a profile.
+    pub fn is_active(&self, i: usize) -> bool {
+        self.names.get(i).is_some_and(|n| !n.is_empty())
+    }
+
+    /// The slot of the active profile named `name`.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| !n.is_empty() && n == name)
+    }
+
+    /// Sets slot `i` (at most one past the last slot) to `name` and `w`: a weight change when the
+    /// slot holds `name`, a new profile when it is free. Refused: a bad slot, name or weights, a
+    /// slot holding another profile, a name another slot holds.
+    pub fn set(&mut self, i: usize, name: &str, w: &[f64; N_WEIGHTS]) -> Result<(), ProfileError> {
+        if i >= MAX_PROFILES || i > self.names.len() {
+            return Err(ProfileError::NoSuchSlot);
+        }
+        check_profile_name(name).map_err(|_| ProfileError::BadName)?;
+        check_weights(w).map_err(|_| ProfileError::BadWeights)?;
+        if self.find(name).is_some_and(|j| j != i) {
+            return Err(ProfileError::DuplicateName);
+        }
+        if i == self.names.len() {
+            self.names.push(name.to_string());
+            self.weights.push(*w);
+            return Ok(());
+        }
+        if self.is_active(i) && self.names[i] != name {
+            return Err(ProfileError::SlotTaken);
+        }
+        if self.names[i] != name {
+            self.names[i].clear();
+            self.names[i].push_str(name);
+        }
+        self.weights[i] = *w;
+        Ok(())
+    }
+
+    /// Frees slot `i` (its composite becomes NaN). The last active profile cannot be removed.
+    pub fn remove(&mut self, i: usize) -> Result<(), ProfileError> {
+        if !self.is_active(i) {
+            return Err(ProfileError::NoSuchSlot);
+        }
+        if (0..self.names.len()).filter(|&j| self.is_active(j)).count() == 1 {
+            return Err(ProfileError::LastProfile);
+        }
+        self.names[i].clear();
+        self.weights[i] = [0.0; N_WEIGHTS];
+        Ok(())
+    }
+
     /// The KPI slots some profile weighs (bit k: slot k has a non-zero weight somewhere). A
     /// weight that is NaN or infinite counts as used (its composite is NaN anyway).
     #[inline]
@@ -447,6 +576,36 @@ mod tests {
             }])
             .is_err()
         );
+    }
+
+    #[test]
+    fn profiles_are_set_added_and_removed_by_slot() {
+        let mut p = Profiles::new(&default_profiles()).unwrap();
+        let w = [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        p.set(1, "Block", &w).unwrap();
+        assert_eq!(p.weights[1], w);
+        assert_eq!(p.set(1, "Other", &w), Err(ProfileError::SlotTaken));
+        assert_eq!(p.set(3, "Block", &w), Err(ProfileError::DuplicateName));
+        assert_eq!(p.set(4, "New", &w), Err(ProfileError::NoSuchSlot));
+        assert_eq!(p.set(3, "bad name", &w), Err(ProfileError::BadName));
+        assert_eq!(p.set(3, "New", &[0.0; 8]), Err(ProfileError::BadWeights));
+        p.set(3, "New", &w).unwrap();
+        assert_eq!(p.find("New"), Some(3));
+        // Removing frees the slot: its score is NaN, the others keep their slots.
+        p.remove(1).unwrap();
+        assert!(!p.is_active(1));
+        assert_eq!(p.find("Block"), None);
+        let s = p.scores(&Transforms::default(), &ScoreInputs::default());
+        assert!(s[1].is_nan() && !s[0].is_nan() && !s[3].is_nan());
+        assert_eq!(p.remove(1), Err(ProfileError::NoSuchSlot));
+        // A free slot takes a new profile.
+        p.set(1, "Again", &w).unwrap();
+        for i in [1, 2, 3] {
+            p.remove(i).unwrap();
+        }
+        assert_eq!(p.remove(0), Err(ProfileError::LastProfile));
+        assert_eq!(weight_slot("markout"), Some(6));
+        assert_eq!(Weights::from_slots(&w).to_slots(), w);
     }
 
     fn inputs() -> impl Strategy<Value = ScoreInputs> {

@@ -177,6 +177,7 @@ fn main() {
             io: io(),
             idle: IdleConfig::default(),
             engine: engine.clone(),
+            recovered: None,
         },
         move |c: &EngineConfig| {
             let w =

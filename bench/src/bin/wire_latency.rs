@@ -157,6 +157,7 @@ fn run_backend(backend: Backend, hot: usize, m: &Msgs, warm: usize) -> Histogram
                 ..IdleConfig::default()
             },
             engine,
+            recovered: None,
         },
         move |c: &EngineConfig| {
             let w =

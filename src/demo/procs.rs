@@ -1,0 +1,574 @@
+//! The demo as three processes over loopback FIX, all started from this binary:
+//! - the appliance: `lpscore run --config DIR/lpscore.toml` (generated: idle mode, one acceptor
+//!   session for the drop copy, a FIX session unless `--raw-drop-copy`, scoreboard and journal
+//!   in DIR);
+//! - the simulator: `lpscore sim` (the LPs as the SOR's FIX counterparties, the drop copy to the
+//!   appliance);
+//! - the example SOR: `lpscore sim --sor ...` (`shm/examples/sor.rs`), its decisions and fills as
+//!   JSON lines on stdout, which this module reads.
+//!
+//! The scenario runs twice (scorecard routing, then static routing to the first LP), each with a
+//! fresh appliance, on the same seed. Children are stopped on every exit path: `Proc`'s drop
+//! (errors, panics), SIGINT/SIGTERM (polled), and the simulator also exits when its stdin (held
+//! by this process) closes.
+#![allow(unsafe_code)] // one `libc::kill` (SIGTERM), see `Proc::terminate`
+
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use lpscore_shm::{Scoreboard, monotonic_ns};
+use serde_json::Value;
+
+use crate::runtime::signals;
+use crate::sim::Speed;
+use crate::sim::lp::LpsFile;
+
+use super::DemoOptions;
+use super::world::{Outcome, ParentFill, Scenario};
+
+/// The speed the appliance's time constants are scaled by at `--speed max` (about what this
+/// machine reaches unpaced; latencies and markouts are not meaningful there anyway).
+const MAX_SPEED_NOMINAL: f64 = 1000.0;
+
+/// A child process that is stopped when dropped.
+struct Proc {
+    name: &'static str,
+    child: Child,
+}
+
+impl Proc {
+    fn spawn(name: &'static str, cmd: &mut Command) -> Result<Self, String> {
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start the {name}: {e}"))?;
+        Ok(Self { name, child })
+    }
+
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// SIGTERM (a clean stop: the appliance flushes its journal), then SIGKILL after `grace`.
+    fn terminate(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        if let Some(st) = self.exited() {
+            return Some(st);
+        }
+        if signals::requested() > 0 {
+            // A Ctrl-C in a terminal reached the whole process group: the child is stopping on
+            // its own, and a second signal would make the appliance exit without its clean stop.
+            if let Some(st) = self.wait_for(Duration::from_secs(2)) {
+                return Some(st);
+            }
+        }
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) on our own child's pid, which is not reaped yet (try_wait said it is
+        // running), so the pid cannot have been reused.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        if let Some(st) = self.wait_for(grace) {
+            return Some(st);
+        }
+        let _ = self.child.kill();
+        self.child.wait().ok()
+    }
+
+    fn wait_for(&mut self, d: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = monotonic_ns() + d.as_nanos() as u64;
+        loop {
+            if let Some(st) = self.exited() {
+                return Some(st);
+            }
+            if monotonic_ns() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            tracing::debug!(name = self.name, "stopping");
+            self.terminate(Duration::from_secs(3));
+        }
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+fn file(path: &Path) -> Result<std::fs::File, String> {
+    std::fs::File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))
+}
+
+fn tail(path: &Path) -> String {
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(8)..].join("\n")
+}
+
+/// The appliance's configuration for the demo: idle mode (the machine has 2 cores and three
+/// processes), one acceptor (a FIX session, or raw), journal on, and the engine's time constants
+/// divided by the speed (the appliance runs on wall-clock capture time, the scenario on simulated
+/// time).
+pub fn appliance_config(
+    dir: &Path,
+    port: u16,
+    lps: &LpsFile,
+    speed: Speed,
+    fix_session: bool,
+) -> String {
+    let s = match speed {
+        Speed::Max => MAX_SPEED_NOMINAL,
+        Speed::Times(x) => x,
+    };
+    let ns = |secs: f64| ((secs * 1e9 / s) as u64).max(1);
+    let backend = if crate::io::probe::probe().is_ok() {
+        "io-uring"
+    } else {
+        "busy-poll"
+    };
+    // A FIX session checks sequence numbers and answers Logon/Logout; SendingTime is simulated
+    // time, so the latency check is off.
+    let fix = if fix_session {
+        format!(
+            ", fix = {{ sender_comp_id = {:?}, target_comp_id = {:?}, reset_on_logon = true, \
+             max_latency_s = 0, store_dir = \"{}\" }}",
+            crate::sim::venue::DROP_TARGET,
+            crate::sim::venue::DROP_SENDER,
+            dir.join("sessions").display()
+        )
+    } else {
+        String::new()
+    };
+    let names: Vec<String> = lps.lp.iter().map(|l| format!("{:?}", l.name)).collect();
+    format!(
+        r#"# Generated by `lpscore demo` (speed {speed}): the engine's time constants are divided by the speed.
+backend = "{backend}"
+scoreboard = "{board}"
+
+[idle]
+enabled = true
+quiet_us = 2000
+wait_us = 1000
+
+[io]
+so_busy_poll_us = 0
+
+[journal]
+enabled = true
+dir = "{journal}"
+durability = "none"
+ring_bytes = 4194304
+
+[[group]]
+sessions = [{{ id = 1, listen = "127.0.0.1:{port}"{fix} }}]
+
+[engine]
+max_lps = 16
+max_symbols = 16
+max_cells = 4096
+max_orders = 65536
+dedup_window = 65536
+fill_ring = 65536
+markout_queue = 65536
+lps = [{names}]
+publish_interval_ns = 0
+horizons_ns = [{h0}, {h1}, {h2}, {h3}]
+score_horizon_ns = {h1}
+fast_half_life_ns = {fast}
+slow_half_life_ns = {slow}
+prior_refresh_ns = {prior}
+stale_quote_ns = {stale}
+linger_ns = {linger}
+early_ttl_ns = {early}
+
+[engine.transforms]
+latency_half_ns = {lat}
+"#,
+        board = dir.join("scoreboard").display(),
+        journal = dir.join("journal").display(),
+        names = names.join(", "),
+        h0 = ns(0.1),
+        h1 = ns(1.0),
+        h2 = ns(15.0),
+        h3 = ns(60.0),
+        fast = ns(60.0),
+        slow = ns(86_400.0),
+        prior = ns(900.0),
+        stale = ns(5.0),
+        linger = ns(65.0),
+        early = ns(0.5),
+        lat = ns(0.010),
+    )
+}
+
+/// What one run (one policy) left behind.
+pub struct RunResult {
+    pub outcome: Outcome,
+    pub dir: PathBuf,
+    pub parse_errors: u64,
+}
+
+/// Runs the scenario once with three processes; `policy` is the SOR's `--profile P` or
+/// `--static LP`.
+pub fn run_policy(
+    opts: &DemoOptions,
+    lps: &LpsFile,
+    lps_path: &Path,
+    name: &str,
+    policy: [&str; 2],
+) -> Result<RunResult, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    let dir = opts.dir.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let sc = Scenario {
+        seed: opts.seed,
+        ..Scenario::default()
+    };
+    let parent_ns = sc.start_ns + (sc.warmup_s * 1e9) as u64;
+    let port = free_port()?;
+    let cfg_path = dir.join("lpscore.toml");
+    let cfg = appliance_config(&dir, port, lps, opts.speed, opts.fix_session);
+    std::fs::write(&cfg_path, cfg)
+        .map_err(|e| format!("cannot write {}: {e}", cfg_path.display()))?;
+    let board = dir.join("scoreboard");
+
+    // 1. The appliance; wait for its scoreboard.
+    let mut appliance = Proc::spawn(
+        "appliance",
+        Command::new(&exe)
+            .arg("run")
+            .arg("--config")
+            .arg(&cfg_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file(&dir.join("appliance.log"))?),
+    )?;
+    let deadline = monotonic_ns() + 30_000_000_000;
+    while Scoreboard::open(&board).is_err() {
+        if appliance.exited().is_some() || monotonic_ns() > deadline || signals::requested() > 0 {
+            return Err(format!(
+                "the appliance did not start (see {}):\n{}",
+                dir.join("appliance.log").display(),
+                tail(&dir.join("appliance.log"))
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // 2. The simulator; its first line is the SOR's address.
+    let duration = sc.warmup_s + sc.window_s + 120.0;
+    let mut sim = Proc::spawn(
+        "simulator",
+        Command::new(&exe)
+            .args(["sim", "--exit-with-stdin", "--drop-copy"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--lps")
+            .arg(lps_path)
+            .args(["--seed", &opts.seed.to_string()])
+            .args(["--speed", &opts.speed.to_string()])
+            .args(["--duration-s", &duration.to_string()])
+            .arg("--sync-scoreboard")
+            .arg(&board)
+            .args(opts.fix_session.then_some("--drop-copy-logon"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(file(&dir.join("sim.log"))?),
+    )?;
+    let sim_out = sim.child.stdout.take().ok_or("no simulator stdout")?;
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut l = String::new();
+        let _ = BufReader::new(sim_out).read_line(&mut l);
+        let _ = tx.send(l);
+    });
+    let sor_addr = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(l) if l.starts_with("listening ") => l["listening ".len()..].trim().to_string(),
+        _ => {
+            return Err(format!(
+                "the simulator did not start (see {}):\n{}",
+                dir.join("sim.log").display(),
+                tail(&dir.join("sim.log"))
+            ));
+        }
+    };
+
+    // 3. The SOR.
+    let mut sor = Proc::spawn(
+        "SOR",
+        Command::new(&exe)
+            .args(["sim", "--exit-with-stdin", "--sor", "--scoreboard"])
+            .arg(&board)
+            .args(["--connect", &sor_addr, policy[0], policy[1]])
+            .args(["--symbol", &lps.market.symbol, "--side", "sell"])
+            .args(["--qty", &sc.parent_qty.to_string()])
+            .args(["--start-ns", &parent_ns.to_string()])
+            .args(["--window-s", &(sc.window_s as u64).to_string()])
+            .args(["--wave-s", &(sc.wave_every_s as u64).to_string()])
+            .args(["--wave-max", &sc.wave_max.to_string()])
+            .args(["--capacity", &sc.initial_capacity.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(file(&dir.join("sor.log"))?),
+    )?;
+    let sor_out = sor.child.stdout.take().ok_or("no SOR stdout")?;
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for l in BufReader::new(sor_out).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = file(&dir.join("sor.jsonl"))?;
+    let mut events = Vec::new();
+    let mut live = Timeline::new(sc.start_ns, opts.profile.clone());
+    let deadline = monotonic_ns() + 600_000_000_000;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                let _ = writeln!(log, "{line}");
+                let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if let Some(text) = live.on_event(&v) {
+                    if opts.live {
+                        println!("  {text}");
+                    }
+                }
+                events.push(v);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if signals::requested() > 0 {
+            return Err(
+                "interrupted: the appliance, the simulator and the SOR were stopped".into(),
+            );
+        }
+        if monotonic_ns() > deadline {
+            return Err("the run took more than 10 minutes: stopped".into());
+        }
+        if sim.exited().is_some() && sor.exited().is_some() {
+            break;
+        }
+    }
+    if signals::requested() > 0 {
+        return Err("interrupted: the appliance, the simulator and the SOR were stopped".into());
+    }
+    let sor_status = sor.wait_for(Duration::from_secs(10));
+    let sim_status = sim.wait_for(Duration::from_secs(10));
+    let app_status = appliance.terminate(Duration::from_secs(20));
+    let ok = |s: Option<std::process::ExitStatus>| s.is_some_and(|s| s.success());
+    if !ok(sor_status) || !ok(sim_status) {
+        return Err(format!(
+            "the run failed (SOR {sor_status:?}, simulator {sim_status:?}); logs in {}:\n{}\n{}",
+            dir.display(),
+            tail(&dir.join("sor.log")),
+            tail(&dir.join("sim.log"))
+        ));
+    }
+    if !ok(app_status) {
+        return Err(format!(
+            "the appliance did not stop cleanly ({app_status:?}); see {}:\n{}",
+            dir.join("appliance.log").display(),
+            tail(&dir.join("appliance.log"))
+        ));
+    }
+    let outcome = outcome(&events, &sc, live)?;
+    let parse_errors = std::fs::read_to_string(dir.join("appliance.log"))
+        .unwrap_or_default()
+        .split("parse_errors=")
+        .skip(1)
+        .filter_map(|s| {
+            s.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    Ok(RunResult {
+        outcome,
+        dir,
+        parse_errors,
+    })
+}
+
+/// The outcome of a run, from the SOR's events.
+fn outcome(events: &[Value], sc: &Scenario, live: Timeline) -> Result<Outcome, String> {
+    let field = |v: &Value, k: &str| v.get(k).cloned().unwrap_or(Value::Null);
+    let u = |v: &Value, k: &str| field(v, k).as_u64().unwrap_or(0);
+    let ev = |e: &'static str| events.iter().filter(move |v| field(v, "ev") == e);
+    let start = ev("start").next().ok_or("the SOR printed no start line")?;
+    let done = ev("done")
+        .next()
+        .ok_or("the SOR did not finish (no done line)")?;
+    let parent = ev("parent").next();
+    let arrival_mid = parent
+        .and_then(|p| field(p, "arrival_mid").as_f64())
+        .unwrap_or(0.0);
+    let parent_t = parent.map_or(0, |p| u(p, "t_ns"));
+    let fills: Vec<ParentFill> = ev("fill")
+        .map(|f| ParentFill {
+            t_ns: u(f, "t_ns"),
+            lp: field(f, "lp").as_str().unwrap_or("?").to_string(),
+            qty: u(f, "qty"),
+            px: field(f, "px").as_f64().unwrap_or(0.0),
+        })
+        .collect();
+    let filled: u64 = fills.iter().map(|f| f.qty).sum();
+    let notional: f64 = fills.iter().map(|f| f.qty as f64 * f.px).sum();
+    let vwap = if filled > 0 {
+        notional / filled as f64
+    } else {
+        0.0
+    };
+    let mut timeline = live.lines;
+    let completion_s = (filled >= sc.parent_qty)
+        .then(|| {
+            fills
+                .last()
+                .map(|f| f.t_ns.saturating_sub(parent_t) as f64 * 1e-9)
+        })
+        .flatten();
+    if completion_s.is_none() {
+        timeline.push(format!(
+            "{} window over: {filled} of {} shares filled",
+            mmss_since(sc.start_ns, u(done, "t_ns")),
+            sc.parent_qty
+        ));
+    }
+    Ok(Outcome {
+        policy: field(start, "policy").as_str().unwrap_or("?").to_string(),
+        parent_qty: sc.parent_qty,
+        filled,
+        completion_s,
+        arrival_mid,
+        vwap,
+        vwap_vs_arrival_bps: if filled > 0 && arrival_mid > 0.0 {
+            sc.side.sign() * (arrival_mid - vwap) / arrival_mid * 1e4
+        } else {
+            0.0
+        },
+        children: u(done, "children") as u32,
+        reroutes: u(done, "reroutes") as u32,
+        rejects: u(done, "rejects") as u32,
+        fills,
+        timeline,
+    })
+}
+
+fn mmss_since(start: u64, t: u64) -> String {
+    let s = t.saturating_sub(start) / 1_000_000_000;
+    format!("{:02}:{:02}", s / 60, s % 60)
+}
+
+/// The timeline (and the live log) from the SOR's events: waves, rank changes, score moves of 5
+/// points or more, reroutes.
+struct Timeline {
+    start: u64,
+    profile: String,
+    lines: Vec<String>,
+    leader: Option<String>,
+    scores: Vec<(String, f64)>,
+}
+
+impl Timeline {
+    fn new(start: u64, profile: String) -> Self {
+        Self {
+            start,
+            profile,
+            lines: Vec::new(),
+            leader: None,
+            scores: Vec::new(),
+        }
+    }
+
+    /// Notes one SOR event; returns the live line for it, if any.
+    fn on_event(&mut self, v: &Value) -> Option<String> {
+        let t = mmss_since(self.start, v.get("t_ns")?.as_u64()?);
+        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+        let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let mut out = Vec::new();
+        match v.get("ev")?.as_str()? {
+            "parent" => out.push(format!(
+                "{t} parent order arrives: arrival mid {:.4}",
+                v.get("arrival_mid")?.as_f64()?
+            )),
+            "wave" => {
+                let pairs = |k: &str| -> Vec<(String, f64)> {
+                    v.get(k)
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|p| {
+                                    Some((p.get(0)?.as_str()?.to_string(), p.get(1)?.as_f64()?))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                let (plan, scores) = (pairs("plan"), pairs("scores"));
+                let show = |x: &[(String, f64)], prec: usize| {
+                    x.iter()
+                        .map(|(a, b)| format!(" {a} {b:.prec$}"))
+                        .collect::<String>()
+                };
+                if let Some((lead, _)) = scores.first() {
+                    if self.leader.as_ref().is_some_and(|l| l != lead) {
+                        out.push(format!(
+                            "{t} rank change: {lead} now leads ({})",
+                            show(&scores, 1).trim()
+                        ));
+                    }
+                    self.leader = Some(lead.clone());
+                }
+                for (lp, sc) in &scores {
+                    match self.scores.iter_mut().find(|x| &x.0 == lp) {
+                        Some(prev) if (sc - prev.1).abs() >= 5.0 => {
+                            out.push(format!("{t} score: {lp} {:.1} -> {sc:.1}", prev.1));
+                            prev.1 = *sc;
+                        }
+                        Some(_) => {}
+                        None => self.scores.push((lp.clone(), *sc)),
+                    }
+                }
+                let mut w = format!("{t} wave {}:{}", n("qty"), show(&plan, 0));
+                if !scores.is_empty() {
+                    w.push_str(&format!(" | {}:{}", self.profile, show(&scores, 1)));
+                }
+                w.push_str(&format!(" | filled {}", n("filled")));
+                out.insert(0, w);
+            }
+            "reroute" => out.push(format!(
+                "{t} reroute: {} of {} unfilled at {} -> {}",
+                n("qty"),
+                n("of"),
+                s("from"),
+                s("to")
+            )),
+            _ => return None,
+        }
+        self.lines.extend(out.iter().cloned());
+        Some(out.join("\n  "))
+    }
+}
+
+/// Where the live console would be launched: `lpscore top` is not built yet, so with a terminal
+/// attached the demo only says how to watch the scoreboard meanwhile.
+pub fn console_hook(board: &Path) {
+    if std::io::stdout().is_terminal() {
+        println!(
+            "  (watch the scores meanwhile: lpscore dump --scoreboard {})",
+            board.display()
+        );
+    }
+}
