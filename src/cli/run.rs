@@ -96,11 +96,23 @@ pub fn run(args: &RunArgs) -> ExitCode {
                 cfg.scoreboard_of(g).display()
             );
             for s in &grp.sessions {
-                match (s.listen, s.connect) {
-                    (Some(a), _) => println!("    session {}: listen {a}", s.id),
-                    (_, Some(a)) => println!("    session {}: connect {a}", s.id),
-                    _ => {}
-                }
+                let end = match (s.listen, s.connect) {
+                    (Some(a), _) => format!("listen {a}"),
+                    (_, Some(a)) => format!("connect {a}"),
+                    _ => continue,
+                };
+                let fix = match &s.fix {
+                    Some(f) => format!(
+                        ", FIX session {} {}->{}, HeartBtInt {} s, store {}",
+                        f.begin_string,
+                        f.sender_comp_id,
+                        f.target_comp_id,
+                        f.heartbeat_s,
+                        f.store_dir.display()
+                    ),
+                    None => ", raw tap".into(),
+                };
+                println!("    session {}: {end}{fix}", s.id);
             }
         }
         return ExitCode::SUCCESS;
