@@ -35,18 +35,19 @@ pub struct RunArgs {
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
     let mut cfg = match RuntimeConfig::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
             // `e` names the file, the line and the field.
             eprintln!("lpscore run: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Held until this function returns: dropping it flushes the queued log lines.
+    let _logs = match crate::runtime::logs::init(&cfg.log) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("lpscore run: {e} (change `log.file`)");
             return ExitCode::from(2);
         }
     };

@@ -204,6 +204,43 @@ pub struct RuntimeConfig {
     /// The Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Structured logs.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (for log shippers).
+    Json,
+}
+
+/// `[log]`: structured logs (tracing), written by a logging thread: the hot threads only hand
+/// lines to its bounded queue (lossy when full, never blocking on the terminal or the disk).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Append to this file (absent: stderr).
+    pub file: Option<PathBuf>,
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `info,lpscore::fix::session=debug` (`RUST_LOG` overrides).
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
 }
 
 /// `[control]`: the Unix-domain control socket (mode 0600).
@@ -578,6 +615,30 @@ impl RuntimeConfig {
         }
         if let Some(p) = &self.control.socket {
             check_socket_dir(p)?;
+        }
+        if let Some(f) = &self.log.file {
+            let dir = f
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            if !dir.is_dir() {
+                return Err(err(
+                    "log.file",
+                    format!(
+                        "the directory {} does not exist: create it or change `log.file`",
+                        dir.display()
+                    ),
+                ));
+            }
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.level) {
+            return Err(err(
+                "log.level",
+                format!(
+                    "{:?} is not a tracing filter ({e}); e.g. \"info\" or \"warn,lpscore=debug\"",
+                    self.log.level
+                ),
+            ));
         }
         if let Some(a) = self.metrics.listen {
             if addrs.contains(&a) {

@@ -3,6 +3,7 @@ pub mod clock;
 pub mod config;
 pub mod group;
 pub mod ingest;
+pub mod logs;
 pub mod signals;
 
 pub use config::{Backend, RuntimeConfig};
