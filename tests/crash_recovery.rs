@@ -11,6 +11,10 @@
 //!   equals `lpscore replay --dump csv` of the journal, i.e. the rows of an uninterrupted run on
 //!   the same input with the same capture timestamps (capture timestamps come from the live
 //!   clock, so two live runs never share them; the replay is the uninterrupted run).
+//!
+//! This is the raw-tap path (a session without `fix` settings resumes from the printed line);
+//! tests/crash_session.rs is the same test over a real FIX session, where only Logon and
+//! ResendRequest bring back what the journal lacks.
 #![allow(clippy::disallowed_methods)] // test harness: wall-clock deadlines
 
 use std::collections::BTreeMap;

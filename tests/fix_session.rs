@@ -1339,10 +1339,10 @@ fn settings_validation_names_the_field() {
     st.end_time = Some("17:00:00".into());
     assert_eq!(st.validate().unwrap_err().0, "start_time");
     st.start_time = Some("08:00:00".into());
-    st.time_zone = "Europe/London".into();
+    st.time_zone = "Europe/Lodnon".into();
     let (f, msg) = st.validate().unwrap_err();
     assert_eq!(f, "time_zone");
-    assert!(msg.contains("fixed offset"));
+    assert!(msg.contains("no such zone"), "{msg}");
     st.time_zone = "+01:00".into();
     assert!(st.validate().is_ok());
     st.target_comp_id = String::new();
@@ -1669,4 +1669,131 @@ proptest! {
             }
         }
     }
+}
+
+// ---- named time zones and weekly schedules (zone maths: tests/fix_schedule.rs) --------------
+
+/// A `Now` at UTC second `utc_s` (the monotonic clock follows it).
+fn at(utc_s: u64) -> Now {
+    Now {
+        mono_ns: utc_s * SEC,
+        utc_ns: utc_s * SEC,
+    }
+}
+
+/// 2026-03-06 21:59:40Z, Friday, 16:59:40 EST.
+const FRI_1659: u64 = 1_772_834_380;
+/// 2026-03-07 12:00:00Z, Saturday.
+const SAT_NOON: u64 = 1_772_884_800;
+/// 2026-03-08 21:00:00Z, Sunday: 17:00 EDT (clocks went forward at 07:00Z that day).
+const SUN_1700_EDT: u64 = 1_773_003_600;
+
+fn new_york_settings(name: &str) -> SessionSettings {
+    let mut st = settings(&tmp_dir(name));
+    st.time_zone = "America/New_York".into();
+    st.start_time = Some("17:00:00".into());
+    st.end_time = Some("17:00:00".into());
+    if let Err((f, m)) = st.validate() {
+        panic!("{f}: {m} (the schedule tests need the tz database: install tzdata)");
+    }
+    st
+}
+
+#[test]
+fn weekly_new_york_session_ends_friday_and_restarts_sunday_across_dst() {
+    let mut st = new_york_settings("weekly_ny");
+    st.start_day = Some("Sunday".into());
+    st.end_day = Some("Fri".into());
+    st.validate().unwrap();
+    let mut r = Rig::new(&st, Role::Acceptor);
+    let mut p = Peer::new();
+    // Friday 16:59:40 EST: inside the week's window.
+    r.s.on_connected(at(FRI_1659), &mut r.out);
+    assert_eq!(
+        r.recv(&p.logon(at(FRI_1659)), at(FRI_1659)),
+        Verdict::Continue
+    );
+    r.recv(&p.app(at(FRI_1659 + 1)), at(FRI_1659 + 1));
+    assert_eq!(r.delivered, [2]);
+    r.sent();
+    assert_eq!(
+        r.s.on_timer(at(FRI_1659 + 19), &mut r.out),
+        Verdict::Continue
+    );
+    assert!(r.sent().is_empty());
+    // Friday 17:00:00 EST: the window closes.
+    r.s.on_timer(at(FRI_1659 + 20), &mut r.out);
+    let s = r.sent();
+    assert_eq!(types(&s), ["5"]);
+    assert_eq!(s[0].get(58), Some("End of session period"));
+    r.s.on_disconnected(at(FRI_1659 + 21));
+    // Saturday: refused.
+    assert!(!r.s.in_schedule(at(SAT_NOON)));
+    r.s.on_connected(at(SAT_NOON), &mut r.out);
+    let mut p2 = Peer::new();
+    let v = r.recv(&p2.logon(at(SAT_NOON)), at(SAT_NOON));
+    assert_eq!(v, Verdict::Disconnect(DisconnectReason::OutsideSchedule));
+    r.sent();
+    r.s.on_disconnected(at(SAT_NOON));
+    assert_eq!((r.s.next_in(), r.s.next_out()), (3, 4)); // our Logouts used 2 and 3
+    // Sunday 16:59:59 EDT: still closed (a fixed -05:00 zone would open only at 22:00Z).
+    assert!(!r.s.in_schedule(at(SUN_1700_EDT - 1)));
+    assert!(r.s.in_schedule(at(SUN_1700_EDT)));
+    // Sunday 17:00 EDT: a new period, both numbers restart at 1.
+    r.s.on_connected(at(SUN_1700_EDT), &mut r.out);
+    assert_eq!((r.s.next_in(), r.s.next_out()), (1, 1));
+    let mut p3 = Peer::new();
+    let v = r.recv(&p3.logon(at(SUN_1700_EDT)), at(SUN_1700_EDT));
+    assert_eq!(v, Verdict::Continue);
+    let s = r.sent();
+    assert_eq!(types(&s), ["A"]);
+    assert_eq!(s[0].seq(), 1);
+    assert_eq!(r.s.next_in(), 2);
+    // The new period survives a reconnect within the week (no second reset).
+    r.recv(&p3.app(at(SUN_1700_EDT + 5)), at(SUN_1700_EDT + 5));
+    r.s.on_disconnected(at(SUN_1700_EDT + 6));
+    r.s.on_connected(at(SUN_1700_EDT + 86_400), &mut r.out);
+    assert_eq!(r.s.next_in(), 3);
+}
+
+#[test]
+fn daily_new_york_window_across_midnight_resets_at_the_next_start() {
+    // 17:05 to 17:00 New York time (crosses midnight), across the March change.
+    let mut st = new_york_settings("daily_ny");
+    st.start_time = Some("17:05:00".into());
+    st.validate().unwrap();
+    let mut r = Rig::new(&st, Role::Acceptor);
+    let mut p = Peer::new();
+    // Saturday 2026-03-07 23:00Z = 18:00 EST: inside the window opened at 17:05 EST.
+    let sat = SAT_NOON + 11 * 3600;
+    r.s.on_connected(at(sat), &mut r.out);
+    assert_eq!(r.recv(&p.logon(at(sat)), at(sat)), Verdict::Continue);
+    r.recv(&p.app(at(sat + 1)), at(sat + 1));
+    r.s.on_disconnected(at(sat + 2));
+    // Sunday 16:59:30 EDT, after midnight and the change: the same period, no reset.
+    let t = SUN_1700_EDT - 30;
+    r.s.on_connected(at(t), &mut r.out);
+    assert_eq!((r.s.next_in(), r.s.next_out()), (3, 2));
+    assert_eq!(r.recv(&p.logon(at(t)), at(t)), Verdict::Continue);
+    r.sent();
+    assert_eq!(r.s.on_timer(at(t + 29), &mut r.out), Verdict::Continue);
+    assert!(r.sent().is_empty());
+    // 17:00 EDT: the end of the period.
+    r.s.on_timer(at(SUN_1700_EDT), &mut r.out);
+    assert_eq!(types(&r.sent()), ["5"]);
+    r.s.on_disconnected(at(SUN_1700_EDT + 1));
+    // 17:02 EDT: between the windows.
+    let mut p2 = Peer::new();
+    r.s.on_connected(at(SUN_1700_EDT + 120), &mut r.out);
+    let v = r.recv(&p2.logon(at(SUN_1700_EDT + 120)), at(SUN_1700_EDT + 120));
+    assert_eq!(v, Verdict::Disconnect(DisconnectReason::OutsideSchedule));
+    r.sent();
+    r.s.on_disconnected(at(SUN_1700_EDT + 121));
+    // 17:05 EDT: the next period starts at 1.
+    let open = SUN_1700_EDT + 300;
+    r.s.on_connected(at(open), &mut r.out);
+    assert_eq!((r.s.next_in(), r.s.next_out()), (1, 1));
+    let mut p3 = Peer::new();
+    assert_eq!(r.recv(&p3.logon(at(open)), at(open)), Verdict::Continue);
+    assert_eq!(r.sent()[0].seq(), 1);
 }

@@ -24,7 +24,7 @@ pub use machine::{
     DisconnectReason, Now, Outbox, Role, Session, SessionCounters, SessionKey, SessionState,
     Verdict,
 };
-pub use schedule::Schedule;
+pub use schedule::{DEFAULT_TZDIR, Schedule, Tz, TzError, Zone};
 pub use store::{SeqStore, StoreError, StoreOptions};
 
 use std::path::PathBuf;
@@ -67,9 +67,17 @@ pub struct SessionSettings {
     /// Session schedule end, "HH:MM:SS".
     #[serde(default)]
     pub end_time: Option<String>,
-    /// Time zone of the schedule: "UTC" or a fixed offset like "+01:00".
+    /// Time zone of the schedule: "UTC", a fixed offset like "+01:00", or an IANA name like
+    /// "America/New_York" (read from `$TZDIR` or /usr/share/zoneinfo; daylight saving applies).
     #[serde(default = "default_time_zone")]
     pub time_zone: String,
+    /// Weekly schedule: the day the window opens at `start_time` ("Sunday".."Saturday" or
+    /// "Sun".."Sat"); absent: daily. Set together with `end_day`.
+    #[serde(default)]
+    pub start_day: Option<String>,
+    /// Weekly schedule: the day the window closes at `end_time`.
+    #[serde(default)]
+    pub end_day: Option<String>,
     /// Directory of the persisted sequence numbers (one file per session).
     #[serde(default = "default_store_dir")]
     pub store_dir: PathBuf,
@@ -112,6 +120,8 @@ impl SessionSettings {
             start_time: None,
             end_time: None,
             time_zone: default_time_zone(),
+            start_day: None,
+            end_day: None,
             store_dir: default_store_dir(),
             store_fsync: false,
             logon_timeout_s: default_logon_timeout_s(),
@@ -192,7 +202,9 @@ impl SessionSettings {
     }
 
     /// The schedule, `None` when the session is always on (no start/end time). Invalid
-    /// settings also give `None` here; [`SessionSettings::validate`] reports them.
+    /// settings also give `None` here; [`SessionSettings::validate`] reports them. A named
+    /// time zone is loaded here (once per process and zone): call at construction, not per
+    /// message.
     pub fn schedule(&self) -> Option<Schedule> {
         Schedule::from_settings(self).ok().flatten()
     }
