@@ -1,12 +1,17 @@
 //! `lpscore demo`: the seed's scenario, scorecard routing against static routing (see
 //! `lpscore::demo`).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use clap::Args;
 
-use crate::demo::{self, DemoOptions, Speed};
+use crate::console::{self, app::EmbedExit};
+use crate::demo::{self, DemoOptions, DemoReport, Progress, Speed};
 use crate::sim::lp::LpsFile;
 
 #[derive(Debug, Args)]
@@ -43,6 +48,53 @@ pub struct DemoArgs {
     /// Only the result table and the JSON line.
     #[arg(long)]
     pub quiet: bool,
+    /// No live console on a terminal: the compact log instead (as when not on a terminal).
+    #[arg(long)]
+    pub no_console: bool,
+}
+
+/// Refresh period of the demo's console.
+const CONSOLE_REFRESH: Duration = Duration::from_millis(250);
+
+/// Sets the flag when dropped: the console closes however the run ends (an error, a panic).
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        // Release: the console's Acquire load sees every line the run pushed before.
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Runs the three-process demo on a worker thread while the console shows it on this one
+/// (which owns the terminal); the held lines are printed when the console closes.
+fn run_with_console(opts: DemoOptions) -> Result<DemoReport, String> {
+    let progress = Arc::new(Progress::holding(opts.seed, opts.speed));
+    let opts = DemoOptions {
+        progress: Some(Arc::clone(&progress)),
+        ..opts
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = SetOnDrop(Arc::clone(&done));
+    let worker = std::thread::Builder::new()
+        .name("demo".into())
+        .spawn(move || {
+            let _flag = flag;
+            demo::run(&opts)
+        })
+        .map_err(|e| format!("cannot start the demo thread: {e}"))?;
+    let shown =
+        console::app::run_embedded(CONSOLE_REFRESH, &done, || progress.view(CONSOLE_REFRESH));
+    progress.release();
+    match shown {
+        Ok(EmbedExit::Stopped) => {}
+        Ok(EmbedExit::Quit) => println!("(console closed; the run goes on)"),
+        Ok(EmbedExit::Interrupted) => demo::procs::interrupt(),
+        Err(e) => eprintln!("lpscore demo: no console ({e}); the compact log follows"),
+    }
+    worker
+        .join()
+        .unwrap_or_else(|_| Err("the demo thread panicked".into()))
 }
 
 pub fn run(args: &DemoArgs) -> ExitCode {
@@ -73,7 +125,13 @@ pub fn run(args: &DemoArgs) -> ExitCode {
         dir: dir.clone(),
         live: !args.quiet,
         fix_session: !args.raw_drop_copy,
+        progress: None,
     };
+    // The console needs the terminal both ways (keys in, screen out).
+    let console = !args.quiet
+        && !args.no_console
+        && std::io::stdout().is_terminal()
+        && std::io::stdin().is_terminal();
     let ran = if args.in_process {
         demo::run_in_process(&opts)
     } else {
@@ -81,7 +139,11 @@ pub fn run(args: &DemoArgs) -> ExitCode {
             eprintln!("lpscore demo: cannot install the SIGINT/SIGTERM handlers: {e}");
             return ExitCode::from(1);
         }
-        demo::run(&opts)
+        if console {
+            run_with_console(opts)
+        } else {
+            demo::run(&opts)
+        }
     };
     let report = match ran {
         Ok(r) => r,

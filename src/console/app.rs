@@ -4,13 +4,14 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use lpscore_shm::{BucketSlot, Liveness, ProfileId, ReadError, ScoreRow, Scoreboard, SymbolSlot};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 
 use super::control::ControlClient;
-use super::model::{Action, KeyIn, Live, ProfileView, RowEntry, Snapshot, State};
+use super::model::{Action, Embed, KeyIn, Live, ProfileView, RowEntry, Snapshot, State};
 use crate::journal::replay::bucket_label_of;
 use crate::runtime::clock::{Clock, LiveClock};
 
@@ -196,12 +197,70 @@ fn key_of(k: event::KeyEvent) -> Option<KeyIn> {
     })
 }
 
+/// Why an embedded console closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmbedExit {
+    /// The host set the stop flag (its run ended).
+    Stopped,
+    /// The user left the console (`q`); the host goes on without it.
+    Quit,
+    /// Ctrl-C (raw mode turns it into a key): the host should stop as on SIGINT.
+    Interrupted,
+}
+
+/// What an embedding host says on each refresh: the lines around the console and what to read.
+#[derive(Clone, Debug, Default)]
+pub struct HostView {
+    /// Title and log lines (see [`Embed`]).
+    pub embed: Embed,
+    /// What to read; `None` until the host has a scoreboard. A different scoreboard or socket
+    /// path starts a fresh console state (a new run: the old history does not apply).
+    pub source: Option<Options>,
+    /// The profile to select when it first appears in a source's scoreboard.
+    pub profile: Option<String>,
+}
+
 /// Runs the console until the user quits. The terminal is restored on return and, through
 /// ratatui's panic hook, on a panic.
 pub fn run(opts: &Options) -> std::io::Result<()> {
+    run_loop(Some(opts), opts.refresh, None, None).map(|_| ())
+}
+
+/// Runs the console inside a host process (`lpscore demo`) on the calling thread, which must
+/// own the terminal: `host` is polled every `refresh` for the title, the log lines and the
+/// source; the console closes when `stop` is set (Acquire: pairs with the host's Release
+/// store after its last line), when the user quits, or on Ctrl-C. The host must not write to
+/// the terminal meanwhile.
+pub fn run_embedded(
+    refresh: Duration,
+    stop: &AtomicBool,
+    mut host: impl FnMut() -> HostView,
+) -> std::io::Result<EmbedExit> {
+    run_loop(None, refresh, Some(stop), Some(&mut host))
+}
+
+/// The console's source: a reader, a control client and a fresh state.
+fn open_source(opts: &Options) -> (BoardReader, Option<ControlClient>, State) {
     let control = opts.socket.clone().map(ControlClient::new);
-    let mut state = State::new(control.is_some(), opts.transforms);
-    let mut reader = BoardReader::new(opts.scoreboard.clone());
+    let state = State::new(control.is_some(), opts.transforms);
+    (BoardReader::new(opts.scoreboard.clone()), control, state)
+}
+
+fn run_loop(
+    opts: Option<&Options>,
+    refresh: Duration,
+    stop: Option<&AtomicBool>,
+    mut host: Option<&mut dyn FnMut() -> HostView>,
+) -> std::io::Result<EmbedExit> {
+    let mut source = opts.cloned();
+    let (mut reader, mut control, mut state) = match &source {
+        Some(o) => {
+            let (r, c, s) = open_source(o);
+            (Some(r), c, s)
+        }
+        None => (None, None, State::new(false, Default::default())),
+    };
+    let mut profile_done = false;
     let clock = LiveClock;
     let mut terminal = match ratatui::try_init() {
         Ok(t) => t,
@@ -211,21 +270,56 @@ pub fn run(opts: &Options) -> std::io::Result<()> {
             return Err(e);
         }
     };
-    let r = (|| -> std::io::Result<()> {
+    let r = (|| -> std::io::Result<EmbedExit> {
         let mut last_read: Option<u64> = None;
-        let refresh_ns = opts.refresh.as_nanos() as u64;
+        let refresh_ns = refresh.as_nanos() as u64;
         loop {
+            if stop.is_some_and(|s| s.load(Ordering::Acquire)) {
+                return Ok(EmbedExit::Stopped);
+            }
             let now = clock.now_ns();
+            let mut want_profile = None;
+            if let Some(h) = host.as_mut() {
+                let v = h();
+                let changed = match (&source, &v.source) {
+                    (_, None) => false,
+                    (None, Some(_)) => true,
+                    (Some(a), Some(b)) => a.scoreboard != b.scoreboard || a.socket != b.socket,
+                };
+                if changed {
+                    if let Some(o) = &v.source {
+                        let (r, c, s) = open_source(o);
+                        (reader, control, state) = (Some(r), c, s);
+                        source = v.source.clone();
+                        profile_done = false;
+                        last_read = None;
+                    }
+                }
+                state.embed = Some(v.embed);
+                want_profile = v.profile;
+            }
             if last_read.is_none_or(|t| now.saturating_sub(t) >= refresh_ns) {
                 let want = state.snap.symbols.get(state.symbol).cloned();
-                let snap = reader.read(now, want.as_deref());
+                let snap = match reader.as_mut() {
+                    Some(r) => r.read(now, want.as_deref()),
+                    None => Snapshot {
+                        now_ns: now,
+                        live: Some(Live::NoBoard("waiting for the appliance".into())),
+                        ..Snapshot::default()
+                    },
+                };
                 state.update(snap);
+                if !profile_done {
+                    if let Some(p) = &want_profile {
+                        profile_done = state.select_profile(p);
+                    }
+                }
                 last_read = Some(now);
             }
             terminal.draw(|f| super::view::draw(f, &state))?;
             let wait =
                 Duration::from_nanos(refresh_ns.saturating_sub(clock.now_ns().saturating_sub(now)))
-                    .min(opts.refresh);
+                    .min(refresh);
             if !event::poll(wait)? {
                 continue;
             }
@@ -236,12 +330,12 @@ pub fn run(opts: &Options) -> std::io::Result<()> {
                         if k.code == KeyCode::Char('c')
                             && k.modifiers.contains(KeyModifiers::CONTROL) =>
                     {
-                        return Ok(());
+                        return Ok(EmbedExit::Interrupted);
                     }
                     Event::Key(k) => {
                         if let Some(k) = key_of(k) {
                             match state.on_key(k) {
-                                Action::Quit => return Ok(()),
+                                Action::Quit => return Ok(EmbedExit::Quit),
                                 Action::None => {}
                                 Action::Apply { profile, weights } => {
                                     let r = match &control {

@@ -366,6 +366,18 @@ pub struct State {
     pub can_apply: bool,
     /// Transform scales used by the preview.
     pub transforms: Transforms,
+    /// What a host embedding the console shows around it (`lpscore demo`); `None` for `top`.
+    pub embed: Option<Embed>,
+}
+
+/// The host's lines around an embedded console: a title (which run, its clock) above the
+/// table and the host's last log lines below it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Embed {
+    /// The title line.
+    pub title: String,
+    /// The host's most recent log lines, oldest first (the last few that fit are shown).
+    pub log: Vec<String>,
 }
 
 impl State {
@@ -383,6 +395,20 @@ impl State {
             editor: None,
             can_apply,
             transforms,
+            embed: None,
+        }
+    }
+
+    /// Selects the active profile named `name`; false when the snapshot has none by that name.
+    pub fn select_profile(&mut self, name: &str) -> bool {
+        match self.snap.profiles.iter().position(|p| p.name == name) {
+            Some(i) => {
+                self.profile = i;
+                let n = self.ranked().len();
+                self.row = self.row.min(n.saturating_sub(1));
+                true
+            }
+            None => false,
         }
     }
 

@@ -447,6 +447,39 @@ fn renders_80x24_every_screen() {
 }
 
 #[test]
+fn embedded_console_has_the_hosts_title_log_and_footer() {
+    let mut st = state();
+    assert!(st.select_profile("Block") && st.profile_view().unwrap().name == "Block");
+    assert!(!st.select_profile("NoSuchProfile"));
+    let plain = render(&st, 80, 24);
+    st.embed = Some(Embed {
+        title: "lpscore demo  run 1/2: scorecard routing (Block)  sim 12:00".into(),
+        log: (1..=9).map(|i| format!("log line {i}")).collect(),
+    });
+    let s = render(&st, 80, 24);
+    let lines: Vec<&str> = s.lines().collect();
+    assert!(lines[0].starts_with("lpscore demo  run 1/2"), "{s}");
+    assert!(lines[1].contains("epoch 3 pid 4242"), "{s}");
+    // The last four log lines, under the table; the older ones are not shown.
+    for i in 6..=9 {
+        assert!(s.contains(&format!("log line {i}")), "{s}");
+    }
+    assert!(!s.contains("log line 5"), "{s}");
+    let log_at = s.find(" log ").unwrap();
+    assert!(s.find("FAST").unwrap() < log_at, "{s}");
+    assert!(lines[23].contains("q leave console"), "{s}");
+    assert!(!plain.contains("leave console") && !plain.contains(" log "));
+    // Other screens keep their own footers; small terminals drop the log, never panic.
+    st.on_key(KeyIn::Char('w'));
+    assert!(render(&st, 80, 24).contains("Enter apply"));
+    let s = render(&st, 60, 12);
+    assert!(!s.contains("log line"), "{s}");
+    for (w, h) in [(20, 5), (1, 1), (250, 80)] {
+        render(&st, w, h);
+    }
+}
+
+#[test]
 fn no_board_is_shown_not_fatal() {
     let mut r = super::app::BoardReader::new(std::env::temp_dir().join("lpscore-no-such-board.sb"));
     let snap = r.read(5, None);

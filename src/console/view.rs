@@ -94,17 +94,65 @@ fn selection(state: &State) -> Line<'static> {
     Line::from(spans)
 }
 
+/// The footer of an embedded console: `q` leaves the console, not the host.
+pub fn footer_embedded(state: &State, width: u16) -> &'static str {
+    match state.screen {
+        Screen::Table if width >= 90 => {
+            "s/S sym  b/B size  p/P profile  up/dn LP  Enter drill  w weights  ? help  q leave console"
+        }
+        Screen::Table => "s/S b/B p/P up/dn Enter w ?help  q leave console",
+        _ => footer(state, width),
+    }
+}
+
+/// Log lines shown under the table of an embedded console at this screen height.
+fn log_lines(height: u16) -> u16 {
+    match height {
+        0..14 => 0,
+        14..20 => 2,
+        _ => 4,
+    }
+}
+
 /// Draws the whole screen.
 pub fn draw(f: &mut Frame, state: &State) {
     let area = f.area();
     let banner = state.snap.live.as_ref().and_then(|l| l.banner());
-    let [head, sel, body, foot] = Layout::vertical([
+    let embed = state.embed.as_ref();
+    let log_h = match embed {
+        Some(e) if !e.log.is_empty() => log_lines(area.height).min(e.log.len() as u16),
+        _ => 0,
+    };
+    let [title, head, sel, body, log, foot] = Layout::vertical([
+        Constraint::Length(u16::from(embed.is_some())),
         Constraint::Length(1),
         Constraint::Length(if banner.is_some() { 2 } else { 1 }),
         Constraint::Min(3),
+        Constraint::Length(if log_h > 0 { log_h + 1 } else { 0 }),
         Constraint::Length(1),
     ])
     .areas(area);
+    if let Some(e) = embed {
+        f.render_widget(
+            Paragraph::new(e.title.clone()).style(
+                Style::new()
+                    .fg(Color::Black)
+                    .bg(Color::Cyan)
+                    .add_modifier(Modifier::BOLD),
+            ),
+            title,
+        );
+        if log_h > 0 {
+            let lines: Vec<Line> = e.log[e.log.len() - log_h as usize..]
+                .iter()
+                .map(|l| Line::raw(l.clone()))
+                .collect();
+            f.render_widget(
+                Paragraph::new(lines).block(Block::default().borders(Borders::TOP).title(" log ")),
+                log,
+            );
+        }
+    }
     f.render_widget(Paragraph::new(header(state)), head);
     let mut sel_lines = Vec::new();
     if let Some(b) = banner {
@@ -124,9 +172,13 @@ pub fn draw(f: &mut Frame, state: &State) {
         Screen::Weights => draw_weights(f, state, body),
         Screen::Help => draw_help(f, body),
     }
+    let keys = if embed.is_some() {
+        footer_embedded(state, area.width)
+    } else {
+        footer(state, area.width)
+    };
     f.render_widget(
-        Paragraph::new(footer(state, area.width))
-            .style(Style::new().add_modifier(Modifier::REVERSED)),
+        Paragraph::new(keys).style(Style::new().add_modifier(Modifier::REVERSED)),
         foot,
     );
 }

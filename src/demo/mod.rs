@@ -23,8 +23,10 @@ pub mod router;
 pub mod sor_process;
 pub mod world;
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use lpscore_shm::{Scoreboard, monotonic_ns};
 
@@ -52,6 +54,157 @@ pub struct DemoOptions {
     /// Three-process run: the drop copy is a FIX session (Logon, sequence numbers checked by the
     /// appliance's session layer) rather than a raw stream.
     pub fix_session: bool,
+    /// The live console's feed (`lpscore demo` on a terminal): the live lines go here instead of
+    /// stdout, and each run's appliance serves a control socket for the console.
+    pub progress: Option<Arc<Progress>>,
+}
+
+/// Lines kept for the console's log panel.
+const RECENT_LINES: usize = 16;
+
+/// What the console shows while the runs go (written by the run, a worker thread; read by the
+/// console on the main thread), and the live lines held back while the console owns the
+/// terminal.
+#[derive(Debug, Default)]
+pub struct Progress {
+    inner: Mutex<ProgressInner>,
+}
+
+#[derive(Debug, Default)]
+struct ProgressInner {
+    /// The console owns the terminal: hold the lines back.
+    holding: bool,
+    held: Vec<String>,
+    recent: VecDeque<String>,
+    /// "run 1/2: scorecard routing (Block)".
+    run: String,
+    seed: u64,
+    speed: String,
+    /// The run's scoreboard and control socket, once its configuration is written.
+    scoreboard: Option<PathBuf>,
+    socket: Option<PathBuf>,
+    /// The preview's transform scales: the generated configuration's.
+    transforms: crate::score::Transforms,
+    profile: Option<String>,
+    /// Simulated time since the scenario's start (m:ss), shares filled and the parent's size.
+    clock: Option<String>,
+    filled: u64,
+    qty: u64,
+}
+
+impl Progress {
+    /// A feed that holds the lines back until [`Progress::release`].
+    pub fn holding(seed: u64, speed: Speed) -> Self {
+        Self {
+            inner: Mutex::new(ProgressInner {
+                holding: true,
+                seed,
+                speed: speed.to_string(),
+                ..ProgressInner::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressInner> {
+        // A panic elsewhere while holding it leaves plain data: keep going.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One live line (may hold several lines): printed now, or held while the console runs.
+    pub fn line(&self, text: &str) {
+        let mut g = self.lock();
+        for l in text.lines() {
+            if g.recent.len() == RECENT_LINES {
+                g.recent.pop_front();
+            }
+            g.recent.push_back(l.trim().to_string());
+            if g.holding {
+                g.held.push(l.to_string());
+            } else {
+                // Printed under the lock: the order of the lines is kept across threads.
+                println!("{l}");
+            }
+        }
+    }
+
+    /// A new run starts: its title and what the console should read.
+    fn start_run(&self, title: String, profile: Option<String>, qty: u64) {
+        let mut g = self.lock();
+        g.run = title;
+        g.profile = profile;
+        g.scoreboard = None;
+        g.socket = None;
+        g.clock = None;
+        g.filled = 0;
+        g.qty = qty;
+    }
+
+    /// The run's appliance configuration is written: the console may read its scoreboard.
+    fn source(&self, config: &Path, scoreboard: PathBuf, socket: Option<PathBuf>) {
+        let transforms = crate::runtime::config::RuntimeConfig::load(config)
+            .map(|c| c.engine.transforms)
+            .unwrap_or_default();
+        let mut g = self.lock();
+        g.transforms = transforms;
+        g.scoreboard = Some(scoreboard);
+        g.socket = socket;
+    }
+
+    /// The simulated clock (m:ss since the scenario's start) and the shares filled so far.
+    fn clock(&self, clock: String, filled: Option<u64>) {
+        let mut g = self.lock();
+        g.clock = Some(clock);
+        if let Some(f) = filled {
+            g.filled = f;
+        }
+    }
+
+    /// The console's view: its title, the recent lines and the run's scoreboard.
+    pub fn view(&self, refresh: std::time::Duration) -> crate::console::app::HostView {
+        use crate::console::app::{HostView, Options};
+        let g = self.lock();
+        // Most important first: a narrow terminal cuts the end.
+        let mut title = format!("lpscore demo  {}", g.run);
+        if let Some(c) = &g.clock {
+            title.push_str(&format!("  sim {c}"));
+        }
+        if g.qty > 0 {
+            title.push_str(&format!("  filled {}/{}", g.filled, g.qty));
+        }
+        title.push_str(&format!("  seed {}  speed {}", g.seed, g.speed));
+        let source = g.scoreboard.clone().map(|scoreboard| Options {
+            scoreboard,
+            socket: g.socket.clone(),
+            refresh,
+            transforms: g.transforms,
+        });
+        HostView {
+            embed: crate::console::model::Embed {
+                title,
+                log: g.recent.iter().cloned().collect(),
+            },
+            source,
+            profile: g.profile.clone(),
+        }
+    }
+
+    /// The console closed: print the held lines; the next ones go straight to stdout.
+    pub fn release(&self) {
+        let mut g = self.lock();
+        g.holding = false;
+        for l in std::mem::take(&mut g.held) {
+            println!("{l}");
+        }
+    }
+
+    /// Prints (or holds) a live line; without a feed, prints it when `live`.
+    fn say(p: Option<&Arc<Progress>>, live: bool, text: &str) {
+        match p {
+            Some(p) => p.line(text),
+            None if live => println!("{text}"),
+            None => {}
+        }
+    }
 }
 
 /// Both runs, and where their scoreboards were.
@@ -156,18 +309,37 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
         ("static", ["--static", &first]),
     ];
     let mut out = Vec::new();
-    for (name, policy) in runs {
-        if opts.live {
-            let what = match name {
+    let sc = Scenario::default();
+    for (i, (name, policy)) in runs.into_iter().enumerate() {
+        let what = match name {
+            "scorecard" => format!("scorecard routing ({})", opts.profile),
+            _ => format!("static routing to {first}, same market and seed"),
+        };
+        if let Some(p) = &opts.progress {
+            let short = match name {
                 "scorecard" => format!("scorecard routing ({})", opts.profile),
-                _ => format!("static routing to {first}, same market and seed"),
+                _ => format!("static routing to {first}"),
             };
-            println!(
-                "{what}: appliance + simulator + SOR, speed {}, run dir {}",
-                opts.speed,
-                opts.dir.join(name).display()
+            // Both runs show the router's profile: the static run's LPs under the same lens.
+            p.start_run(
+                format!("run {}/2: {short}", i + 1),
+                Some(opts.profile.clone()),
+                sc.parent_qty,
             );
-            procs::console_hook(&opts.dir.join(name).join("scoreboard"));
+        }
+        if opts.live {
+            Progress::say(
+                opts.progress.as_ref(),
+                true,
+                &format!(
+                    "{what}: appliance + simulator + SOR, speed {}, run dir {}",
+                    opts.speed,
+                    opts.dir.join(name).display()
+                ),
+            );
+            if opts.progress.is_none() {
+                procs::console_hook(&opts.dir.join(name).join("lpscore.toml"));
+            }
         }
         out.push(procs::run_policy(opts, &lps, &lps_path, name, policy)?);
     }
@@ -370,4 +542,46 @@ pub fn fills_csv(r: &DemoReport) -> String {
         }
     }
     o
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    #[test]
+    fn progress_holds_lines_titles_the_run_and_points_at_its_board() {
+        let p = Progress::holding(11, Speed::Max);
+        let v = p.view(std::time::Duration::from_millis(250));
+        assert!(v.source.is_none() && v.embed.log.is_empty());
+        p.start_run(
+            "run 1/2: scorecard routing (Block)".into(),
+            Some("Block".into()),
+            200_000,
+        );
+        for i in 0..40 {
+            p.line(&format!("  line {i}\n  more {i}"));
+        }
+        p.clock("12:00".into(), Some(80_000));
+        let dir = std::env::temp_dir();
+        p.source(&dir.join("no-such-config.toml"), dir.join("sb"), None);
+        let v = p.view(std::time::Duration::from_millis(250));
+        assert_eq!(
+            v.embed.title,
+            "lpscore demo  run 1/2: scorecard routing (Block)  sim 12:00  filled 80000/200000  \
+             seed 11  speed max"
+        );
+        // The panel's lines: the most recent, bounded, trimmed.
+        assert_eq!(v.embed.log.len(), RECENT_LINES);
+        assert_eq!(v.embed.log.last().map(String::as_str), Some("more 39"));
+        assert_eq!(v.source.map(|o| o.scoreboard), Some(dir.join("sb")));
+        assert_eq!(v.profile.as_deref(), Some("Block"));
+        // Every line is held (none lost to the bound) until the console closes.
+        assert_eq!(p.lock().held.len(), 80);
+        p.release();
+        assert!(p.lock().held.is_empty() && !p.lock().holding);
+        // A new run forgets the old board and clock.
+        p.start_run("run 2/2: static routing to LP_A".into(), None, 200_000);
+        let v = p.view(std::time::Duration::from_millis(250));
+        assert!(v.source.is_none() && !v.embed.title.contains("sim "));
+    }
 }
