@@ -4,7 +4,9 @@
 //! acknowledged (the engine acknowledges after publishing the rows it changed), and persisted to
 //! the configuration with its comments; profiles are added and removed; LPs paused and resumed;
 //! garbage, oversized lines, invalid JSON, unknown commands and too many clients are refused while
-//! the appliance keeps serving; `lpscore weights` drives it from the command line.
+//! the appliance keeps serving; `lpscore weights` drives it from the command line;
+//! `rotate_journal` closes the journal's segment (a new one is on disk for the next records) and
+//! is refused with a reason when the journal is off.
 #![allow(clippy::disallowed_methods)] // deadlines in a test harness
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -107,7 +109,13 @@ socket = "SOCK"       # the control socket
 "#;
 
 fn start() -> Appliance {
-    let dir = std::env::temp_dir().join(format!("lpscore-ctl-e2e-{}", std::process::id()));
+    start_with("e2e", "")
+}
+
+/// The appliance with `extra` appended to the configuration (`JDIR` replaced by a directory
+/// under the test's).
+fn start_with(tag: &str, extra: &str) -> Appliance {
+    let dir = std::env::temp_dir().join(format!("lpscore-ctl-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let board = dir.join("board.sb");
@@ -116,9 +124,10 @@ fn start() -> Appliance {
     let cfg = dir.join("lpscore.toml");
     std::fs::write(
         &cfg,
-        CONFIG
+        (CONFIG.to_string() + extra)
             .replace("BOARD", board.to_str().unwrap())
-            .replace("SOCK", sock.to_str().unwrap()),
+            .replace("SOCK", sock.to_str().unwrap())
+            .replace("JDIR", dir.join("journal").to_str().unwrap()),
     )
     .unwrap();
     let mut child = Command::new(BIN)
@@ -247,6 +256,11 @@ fn control_socket_changes_weights_live_and_survives_garbage() {
         st["status"]["groups"][0]["messages"].as_u64().unwrap() > 0,
         "{st}"
     );
+    assert_eq!(
+        st["status"]["journals"],
+        serde_json::json!([]),
+        "journal off"
+    );
 
     // The second half flows while the weights change.
     let rest: Vec<Vec<u8>> = msgs[half..].to_vec();
@@ -348,7 +362,7 @@ fn control_socket_changes_weights_live_and_survives_garbage() {
         ),
         (
             b"{\"cmd\":\"rotate_journal\"}".to_vec(),
-            "not supported yet",
+            "the journal is off",
         ),
     ] {
         let v = ask(&req);
@@ -504,6 +518,71 @@ fn control_socket_changes_weights_live_and_survives_garbage() {
     let status = app.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(!app.sock.exists());
+}
+
+#[test]
+fn rotate_journal_closes_the_segment_and_the_next_records_open_a_new_one() {
+    let app = start_with(
+        "rotate",
+        "\n[journal]\nenabled = true\ndir = \"JDIR\"\ndurability = \"group\"\n",
+    );
+    let jdir = app.dir.join("journal");
+    let segments = || lpscore::journal::list_segments(&jdir).unwrap().len();
+    let msgs = synth_messages();
+    let third = msgs.len() / 3;
+    let mut tcp = TcpStream::connect(("127.0.0.1", app.port)).unwrap();
+    let status_messages = || {
+        ctl(&app.sock, r#"{"cmd":"status"}"#)["status"]["groups"][0]["messages"]
+            .as_u64()
+            .unwrap()
+    };
+    let mut sent = 0;
+    for (round, part) in msgs.chunks(third).enumerate() {
+        for m in part {
+            tcp.write_all(m).unwrap();
+        }
+        sent += part.len() as u64;
+        wait_for("the messages", || status_messages() == sent);
+        if round == 2 {
+            break;
+        }
+        // Rotate while the journal holds records of this round: one segment closed, and the
+        // next record (a tick, or the next round's messages) opens a new one.
+        let before = segments();
+        let r = ctl(&app.sock, r#"{"cmd":"rotate_journal","id":9}"#);
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["id"], 9);
+        assert_eq!(r["rotated"], 1, "{r}");
+        assert_eq!(r["journals"][0]["group"], 0, "{r}");
+        assert_eq!(r["journals"][0]["closed"], true, "{r}");
+        assert_eq!(r["journals"][0]["rotations"], round as u64 + 1, "{r}");
+        wait_for("a new segment on disk", || segments() == before + 1);
+    }
+    assert!(segments() >= 3, "{}", segments());
+    let st = ctl(&app.sock, r#"{"cmd":"status"}"#);
+    let j = &st["status"]["journals"][0];
+    assert_eq!(j["group"], 0, "{st}");
+    assert_eq!(j["failed"], false, "{st}");
+    assert_eq!(j["rotations"], 2, "{st}");
+    assert!(j["segments"].as_u64().unwrap() >= 3, "{st}");
+    assert!(j["records"].as_u64().unwrap() >= sent, "{st}");
+    drop(tcp);
+    let mut app = app;
+    // SAFETY: signalling our own child process.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::kill(app.child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(rc, 0);
+    let status = app.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    // Every message is in the journal once, in order, across the segments.
+    let paths: Vec<PathBuf> = lpscore::journal::list_segments(&jdir)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.path)
+        .collect();
+    let mut seqs = Vec::new();
+    lpscore::journal::scan_segments(&paths, |_, _, r| seqs.push(r.seq)).unwrap();
+    assert_eq!(seqs, (1..=sent).collect::<Vec<u64>>());
 }
 
 #[test]

@@ -27,8 +27,8 @@
 //!
 //! Two smaller tests make the crash window between the sequence store write and the journal write
 //! deterministic (journal cut behind the store after a SIGKILL): with part of the session in the
-//! journal the resend recovers the rest; with nothing of the session in the journal the messages
-//! are lost today (ignored test, see its attribute).
+//! journal the resend recovers the rest, and also with nothing of the session in the journal
+//! (the journal ran before, so it journaled none of the session: resume at 1).
 #![allow(clippy::disallowed_methods)] // test harness: wall-clock deadlines and SendingTime
 
 use std::collections::BTreeMap;
@@ -1054,12 +1054,10 @@ fn journal_behind_the_store_is_recovered_by_resend() {
     journal_behind_the_store(1);
 }
 
-/// The same with nothing of the session in the journal: `open_sessions` (src/runtime/group.rs)
-/// caps the store to the journal only when the journal's last MsgSeqNum is above 0, so the
-/// messages the store counted but the journal never got are never asked for again.
+/// The same with nothing of the session in the journal: the journal ran before (it has
+/// segments), so holding nothing of the session means none of it was journaled, and the session
+/// resumes at 1 (`open_sessions` in src/runtime/group.rs, `Watermarks::preexisting`).
 #[test]
-#[ignore = "fails today: a journal that holds nothing of the session does not cap the store \
-            (src/runtime/group.rs open_sessions: `last > 0`), so the messages are lost"]
 fn journal_with_nothing_of_the_session_is_recovered_by_resend() {
     journal_behind_the_store(0);
 }

@@ -488,3 +488,41 @@ fn tick_records_round_trip_and_move_no_watermark() {
     drop(handle);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An idle appliance journals a tick every millisecond: tick records alone never cost an
+/// fdatasync (under either syncing policy); the next session record does, and only it moves the
+/// watermark.
+#[test]
+fn tick_records_alone_start_no_fdatasync() {
+    for kind in [DurabilityKind::Group, DurabilityKind::PerRecord] {
+        let dir = tmp("journal-idle-ticks");
+        let mut c = cfg(&dir, kind);
+        c.group_commit_us = 1_000; // 1 ms: a sync would follow quickly if ticks started one
+        let (mut prod, handle) = start(&c).unwrap();
+        for t in 1..=500u64 {
+            prod.append_tick(t).unwrap();
+        }
+        assert!(
+            wait_until(|| handle.stats().records == 500),
+            "ticks not written"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(handle.stats().syncs, 0, "{kind:?}: ticks alone were synced");
+        prod.append(&Record {
+            ts_ns: 501,
+            session: 3,
+            seq: 7,
+            bytes: b"8=FIX.4.4",
+        })
+        .unwrap();
+        let wm = handle.watermarks();
+        assert!(
+            wait_until(|| wm.durable(3) == 7),
+            "{kind:?}: the session record was not made durable"
+        );
+        assert!(handle.stats().syncs >= 1);
+        drop(prod);
+        handle.shutdown().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -62,8 +62,8 @@ fn json_lines_go_to_the_log_file() {
     let text = std::fs::read_to_string(&log).unwrap();
     let mut n = 0;
     for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
         assert!(v["timestamp"].is_string(), "{line}");
         assert!(v["level"].is_string(), "{line}");
         assert!(v["fields"].is_object(), "{line}");
@@ -86,7 +86,9 @@ fn bad_log_settings_name_the_line_and_the_field() {
         let cfg = d.0.join("bad.toml");
         std::fs::write(
             &cfg,
-            format!("[[group]]\nsessions = [ {{ id = 1, listen = \"127.0.0.1:0\" }} ]\n[log]\n{line}\n"),
+            format!(
+                "[[group]]\nsessions = [ {{ id = 1, listen = \"127.0.0.1:0\" }} ]\n[log]\n{line}\n"
+            ),
         )
         .unwrap();
         let out = Command::new(BIN)
@@ -95,6 +97,9 @@ fn bad_log_settings_name_the_line_and_the_field() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{line}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(&format!("bad.toml:4: {field}")), "{line}: {err}");
+        assert!(
+            err.contains(&format!("bad.toml:4: {field}")),
+            "{line}: {err}"
+        );
     }
 }

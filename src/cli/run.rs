@@ -261,7 +261,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
         control::GroupTarget(&groups),
         &slots,
         Some(args.config.clone()),
-    );
+    )
+    // ---- DM (metrics/control): `rotate_journal` needs every group's journal ----
+    .with_journals(journals.iter().map(|(g, h)| (*g, h.watermarks())).collect());
     std::thread::scope(|s| {
         if let Some(l) = &listener {
             let (ctl, stop) = (&ctl, &control_stop);

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::persist::{self, Change};
 use crate::engine::{Ack, Command, Outcome, ShortName};
+use crate::journal::Watermarks;
 use crate::runtime::{Control, HotGroup};
 use crate::score::{
     MAX_PROFILES, N_WEIGHTS, ProfileConfig, WEIGHT_NAMES, check_profile_name, check_weights,
@@ -74,6 +75,9 @@ impl Target for GroupTarget<'_> {
 
 /// How long a command may take to be applied by every hot thread (ticked every `io.tick_us`).
 const ACK_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long `rotate_journal` waits for every journal thread to close its segment (a write and an
+/// fdatasync on a possibly busy disk).
+const ROTATE_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct State {
     /// Profile slots as the engines hold them (the engines refuse what this refuses).
@@ -92,6 +96,8 @@ pub struct Controller<T: Target> {
     state: Mutex<State>,
     started_ns: u64,
     ack_timeout: Duration,
+    /// Each journal's watermarks, with its group (empty: journal off).
+    journals: Vec<(usize, Watermarks)>,
 }
 
 impl<T: Target> std::fmt::Debug for Controller<T> {
@@ -135,7 +141,14 @@ impl<T: Target> Controller<T> {
             }),
             started_ns: lpscore_shm::monotonic_ns(),
             ack_timeout: ACK_TIMEOUT,
+            journals: Vec::new(),
         }
+    }
+
+    /// The groups' journals, for `rotate_journal` (none: the journal is off).
+    pub fn with_journals(mut self, journals: Vec<(usize, Watermarks)>) -> Self {
+        self.journals = journals;
+        self
     }
 
     /// Answers one request line (without its newline) with one response line (without newline).
@@ -183,17 +196,70 @@ impl<T: Target> Controller<T> {
             "remove_profile" => self.remove_profile(&mut st, req),
             "pause_lp" => self.pause(&mut st, req, true),
             "resume_lp" => self.pause(&mut st, req, false),
-            "rotate_journal" => Err(
-                "not supported yet: the journal has no rotate-on-request API \
-                                     (segments rotate by journal.segment_bytes and \
-                                     journal.segment_age_s)"
-                    .into(),
-            ),
+            // Under the lock like every command: one rotation at a time.
+            "rotate_journal" => self.rotate_journal(),
             other => Err(format!(
                 "unknown command {other:?}: use status, weights, set_weights, add_profile, \
                  remove_profile, pause_lp, resume_lp or rotate_journal"
             )),
         }
+    }
+
+    /// Asks every journal thread to close its current segment and waits until each one has
+    /// (the next record of each group opens a new segment).
+    fn rotate_journal(&self) -> Reply {
+        if self.journals.is_empty() {
+            return Err(
+                "the journal is off: nothing to rotate (set [journal] enabled = true \
+                        and dir)"
+                    .into(),
+            );
+        }
+        let failed = |g: &usize, w: &Watermarks| {
+            format!(
+                "group {g}'s journal thread stopped on an error ({}): not rotated",
+                w.error().unwrap_or_else(|| "unknown".into())
+            )
+        };
+        let mut tickets = Vec::with_capacity(self.journals.len());
+        for (g, w) in &self.journals {
+            if w.failed() {
+                return Err(failed(g, w));
+            }
+            tickets.push((w.stats().rotations, w.request_rotate()));
+        }
+        let deadline = lpscore_shm::monotonic_ns() + ROTATE_TIMEOUT.as_nanos() as u64;
+        let mut out = Vec::with_capacity(self.journals.len());
+        let mut rotated = 0u64;
+        for ((g, w), (before, ticket)) in self.journals.iter().zip(tickets) {
+            while !w.rotation_done(ticket) {
+                if w.failed() {
+                    return Err(failed(g, w));
+                }
+                if lpscore_shm::monotonic_ns() > deadline {
+                    return Err(format!(
+                        "group {g}'s journal did not close its segment within {} s (disk busy, \
+                         or the journal stopped): it rotates when it gets to it",
+                        ROTATE_TIMEOUT.as_secs()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let st = w.stats();
+            // The ticket is served with the segment closed, or with nothing written to close.
+            let closed = st.rotations > before;
+            rotated += u64::from(closed);
+            out.push(json!({
+                "group": g,
+                "closed": closed,
+                "segments": st.segments,
+                "rotations": st.rotations,
+            }));
+        }
+        Ok(Map::from_iter([
+            ("rotated".into(), json!(rotated)),
+            ("journals".into(), Value::Array(out)),
+        ]))
     }
 
     fn status(&self, st: &State) -> Map<String, Value> {
@@ -212,6 +278,25 @@ impl<T: Target> Controller<T> {
         if let Some(c) = &self.config {
             s.insert("config".into(), json!(c.display().to_string()));
         }
+        let journals: Vec<Value> = self
+            .journals
+            .iter()
+            .map(|(g, w)| {
+                let j = w.stats();
+                json!({
+                    "group": g,
+                    "failed": w.failed(),
+                    "records": j.records,
+                    "bytes": j.bytes,
+                    "fsyncs": j.fsyncs,
+                    "segments": j.segments,
+                    "rotations": j.rotations,
+                    "lag_records": j.lag_records(),
+                    "fsync_max_us": j.fsync_max_ns / 1_000,
+                })
+            })
+            .collect();
+        s.insert("journals".into(), Value::Array(journals));
         Map::from_iter([("status".into(), Value::Object(s))])
     }
 
@@ -632,7 +717,7 @@ mod tests {
                 "exists",
             ),
             (r#"{"cmd":"pause_lp","lp":"NOPE"}"#, "unknown LP"),
-            (r#"{"cmd":"rotate_journal"}"#, "not supported yet"),
+            (r#"{"cmd":"rotate_journal"}"#, "the journal is off"),
         ] {
             let r = req(&c, bad);
             assert_eq!(r["ok"], false, "{bad}: {r}");

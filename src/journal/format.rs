@@ -7,7 +7,7 @@
 //! 10 header_len   u16  64
 //! 12 flags        u32  0
 //! 16 segment      u64  segment index (also in the file name)
-//! 24 created_ns   u64  capture timestamp of the segment's first record
+//! 24 created_ns   u64  capture timestamp of the segment's first record (0: opened at start)
 //! 32 reserved     28 bytes of zeros
 //! 60 header_crc   u32  CRC32C of bytes 0..60
 //!

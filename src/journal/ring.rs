@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use crate::metrics::hist::{Histogram, SharedHistogram};
+
 use super::format::{
     FLAG_COMMAND, FLAG_TICK, MAX_RECORD_LEN, RECORD_HEADER_LEN, Record, encode_record_header,
     encode_record_header_flags,
@@ -26,6 +28,9 @@ pub(crate) struct Shared {
     pub(crate) failed: AtomicBool,
     /// Shut down requested: drain the ring, sync, exit.
     pub(crate) stop: AtomicBool,
+    /// Recovery found segments: this journal ran before (so a session it holds nothing of has
+    /// journaled nothing, rather than never having been journaled).
+    pub(crate) preexisting: AtomicBool,
     /// Records written (to the file, not necessarily synced).
     pub(crate) records: AtomicU64,
     /// Bytes written, headers included.
@@ -34,8 +39,37 @@ pub(crate) struct Shared {
     pub(crate) syncs: AtomicU64,
     /// Segments created.
     pub(crate) segments: AtomicU64,
+    /// Records durable at the configured durability (written for `none`, synced otherwise):
+    /// `records` as of the journal thread's last watermark publication.
+    pub(crate) durable_records: AtomicU64,
+    /// fdatasync latencies (journal thread only).
+    pub(crate) fsync: SharedHistogram,
+    /// Longest fdatasync, ns.
+    pub(crate) fsync_max_ns: AtomicU64,
+    /// Segments closed on request ([`Watermarks::request_rotate`]).
+    pub(crate) rotations: AtomicU64,
+    /// Rotation tickets handed out by [`Watermarks::request_rotate`].
+    pub(crate) rotate_requested: AtomicU64,
+    /// The last ticket the journal thread has served (its segment closed, or nothing to close).
+    pub(crate) rotate_served: AtomicU64,
     /// The error that stopped the journal thread.
     pub(crate) error: Mutex<Option<String>>,
+    /// Producer side, on its own cache line (written by the hot thread every tick, never by
+    /// the journal thread).
+    pub(crate) producer: ProducerShared,
+}
+
+/// What the hot thread publishes of its [`ProducerCounters`] (Relaxed stores at the counters'
+/// publication cadence; read by the metrics thread).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct ProducerShared {
+    /// Records handed over (messages, ticks, commands).
+    pub(crate) appended: AtomicU64,
+    /// Bytes handed over, record headers included.
+    pub(crate) bytes: AtomicU64,
+    /// Refusals, any reason.
+    pub(crate) refused: AtomicU64,
 }
 
 impl Shared {
@@ -52,11 +86,19 @@ impl Shared {
             watermarks,
             failed: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            preexisting: AtomicBool::new(false),
             records: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
             segments: AtomicU64::new(0),
+            durable_records: AtomicU64::new(0),
+            fsync: SharedHistogram::default(),
+            fsync_max_ns: AtomicU64::new(0),
+            rotations: AtomicU64::new(0),
+            rotate_requested: AtomicU64::new(0),
+            rotate_served: AtomicU64::new(0),
             error: Mutex::new(None),
+            producer: ProducerShared::default(),
         })
     }
 }
@@ -72,6 +114,15 @@ impl Watermarks {
     /// durability (written for `none`, fdatasync'ed for `group` and `per_record`); 0 when none
     /// (or an unknown session). The session layer may persist/advance its sequence number up to
     /// this value and no further.
+    /// Whether the journal already held segments when it started (it ran before). With it,
+    /// `durable(s) == 0` means the journal holds nothing of session `s`, and a sequence store
+    /// that says otherwise is ahead of the journal.
+    pub fn preexisting(&self) -> bool {
+        // Set once before the journal thread and its producer exist (Relaxed: the Arc hand-off
+        // orders it).
+        self.shared.preexisting.load(Ordering::Relaxed)
+    }
+
     #[inline]
     pub fn durable(&self, session: u32) -> u64 {
         // SYNC POINT: consumer. Acquire pairs with the journal thread's Release store made after
@@ -88,9 +139,85 @@ impl Watermarks {
         self.shared.failed.load(Ordering::Acquire)
     }
 
+    /// The error that stopped the journal thread, as text.
+    pub fn error(&self) -> Option<String> {
+        self.shared.error.lock().ok().and_then(|e| e.clone())
+    }
+
     /// Number of session slots.
     pub fn sessions(&self) -> u32 {
         self.shared.watermarks.len() as u32
+    }
+
+    /// The journal's counters (Relaxed loads: statistics, each one a value its writer stored).
+    pub fn stats(&self) -> JournalStats {
+        let sh = &*self.shared;
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        JournalStats {
+            records: r(&sh.records),
+            bytes: r(&sh.bytes),
+            fsyncs: r(&sh.syncs),
+            segments: r(&sh.segments),
+            durable_records: r(&sh.durable_records),
+            appended: r(&sh.producer.appended),
+            appended_bytes: r(&sh.producer.bytes),
+            refused: r(&sh.producer.refused),
+            rotations: r(&sh.rotations),
+            fsync_max_ns: r(&sh.fsync_max_ns),
+            fsync: sh.fsync.snapshot(),
+        }
+    }
+
+    /// Asks the journal thread to close its current segment at its next loop iteration (written
+    /// and synced per the durability policy; the next record opens a new segment). Returns the
+    /// ticket to wait for with [`Watermarks::rotation_done`]. A segment holding no record yet is
+    /// not closed (nothing to rotate); the ticket is served all the same.
+    pub fn request_rotate(&self) -> u64 {
+        // AcqRel: tickets are unique and ordered; the journal thread's Acquire load pairs with it.
+        self.shared.rotate_requested.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Whether the rotation of `ticket` is done (the segment closed, or there was nothing to
+    /// close). Never true once the journal thread has failed or stopped.
+    pub fn rotation_done(&self, ticket: u64) -> bool {
+        // Acquire pairs with the journal thread's Release store after closing the segment: a
+        // caller that sees the ticket served sees the closed segment on disk.
+        self.shared.rotate_served.load(Ordering::Acquire) >= ticket
+    }
+}
+
+/// A journal's counters, as [`Watermarks::stats`] reads them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    /// Records written by the journal thread (messages, ticks, commands).
+    pub records: u64,
+    /// Bytes written, segment headers and padding included.
+    pub bytes: u64,
+    /// fdatasync calls.
+    pub fsyncs: u64,
+    /// Segments created.
+    pub segments: u64,
+    /// Records held at the configured durability.
+    pub durable_records: u64,
+    /// Records the hot thread handed over (as of its last counter publication, every tick).
+    pub appended: u64,
+    /// Bytes the hot thread handed over (record headers included, no padding).
+    pub appended_bytes: u64,
+    /// Records the hot thread could not hand over (ring full, writer failed, stalled, ...).
+    pub refused: u64,
+    /// Segments closed on request.
+    pub rotations: u64,
+    /// Longest fdatasync, ns.
+    pub fsync_max_ns: u64,
+    /// fdatasync latencies.
+    pub fsync: Histogram,
+}
+
+impl JournalStats {
+    /// Records handed over by the hot thread but not yet durable (0 when the published producer
+    /// count lags the journal thread's).
+    pub fn lag_records(&self) -> u64 {
+        self.appended.saturating_sub(self.durable_records)
     }
 }
 
@@ -369,6 +496,19 @@ impl JournalProducer {
     /// Free bytes in the ring.
     pub fn free(&self) -> usize {
         self.ring.slots()
+    }
+
+    /// Publishes the counters for [`Watermarks::stats`] (Relaxed stores, no read-modify-write;
+    /// call at the counters' publication cadence, not per record).
+    pub fn publish_counters(&self) {
+        let c = &self.counters;
+        let p = &self.shared.producer;
+        p.appended.store(c.appended, Ordering::Relaxed);
+        p.bytes.store(c.bytes, Ordering::Relaxed);
+        p.refused.store(
+            c.ring_full + c.writer_failed + c.stalled + c.rejected,
+            Ordering::Relaxed,
+        );
     }
 }
 

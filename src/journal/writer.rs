@@ -272,6 +272,9 @@ pub fn start(cfg: &JournalConfig) -> Result<(JournalProducer, JournalHandle), Jo
     );
     let initial: Vec<(u32, u64)> = recovery.last_seq.clone();
     let shared = Shared::new(cfg.max_sessions, &initial);
+    shared
+        .preexisting
+        .store(recovery.segments > 0, Ordering::Relaxed);
     let (prod, cons) = rtrb::RingBuffer::<u8>::new(cfg.ring_bytes.max(RECORD_HEADER_LEN * 2));
     // Reserved to its maximum (a buffer just under `write_buffer` plus the largest record), so
     // it never reallocates: the io_uring backend registers it as a fixed buffer.
@@ -308,6 +311,9 @@ pub fn start(cfg: &JournalConfig) -> Result<(JournalProducer, JournalHandle), Jo
         touched: Vec::new(),
         is_touched: vec![false; shared.watermarks.len()],
         unsynced_since: None,
+        needs_sync: false,
+        written_records: 0,
+        rotate_seen: 0,
     };
     let core = cfg.core;
     let thread = std::thread::Builder::new()
@@ -372,6 +378,15 @@ struct Thread {
     touched: Vec<u32>,
     is_touched: Vec<bool>,
     unsynced_since: Option<u64>,
+    /// A session message or a command was written since the last fdatasync. Tick records alone
+    /// never start a sync: they move no watermark, and an idle appliance ticking every
+    /// millisecond would otherwise fdatasync continuously (a tick lost in a crash only means the
+    /// recovered engine is the replay of what the journal holds, as always).
+    needs_sync: bool,
+    /// Records moved into the write buffer so far (this thread's copy of `shared.records`).
+    written_records: u64,
+    /// The last rotation ticket served.
+    rotate_seen: u64,
 }
 
 #[inline]
@@ -381,8 +396,13 @@ fn now_ns() -> u64 {
 
 impl Thread {
     fn run(&mut self) -> Result<(), JournalError> {
+        // The first segment is opened now, not at the first record: every run of a journal
+        // leaves a segment, so the next start knows this journal ran ([`Watermarks::preexisting`]).
+        // (Capture time 0: no record yet; the segment's age counts from its first record.)
+        self.before_record(0, 0)?;
         let mut idle_spins = 0u32;
         loop {
+            self.serve_rotation()?;
             let mut got = 0usize;
             while self.buf.len() < self.write_buffer {
                 if !self.take_record()? {
@@ -394,7 +414,9 @@ impl Thread {
                 self.flush()?;
                 match self.durability {
                     Durability::None => self.publish(),
-                    Durability::Group { .. } if self.unsynced_since.is_none() => {
+                    Durability::Group { .. }
+                        if self.unsynced_since.is_none() && self.needs_sync =>
+                    {
                         self.unsynced_since = Some(now_ns());
                     }
                     _ => {}
@@ -477,9 +499,16 @@ impl Thread {
         self.buf.resize(start + padded, 0);
         if let Some(seg) = self.seg.as_mut() {
             seg.len += padded as u64;
+            if !seg.has_records {
+                seg.first_ts = ts;
+            }
             seg.has_records = true;
         }
-        self.shared.records.fetch_add(1, Ordering::Relaxed);
+        self.written_records += 1;
+        // Single writer: a plain store of its own count (Relaxed: statistics).
+        self.shared
+            .records
+            .store(self.written_records, Ordering::Relaxed);
         // A tick carries no session: no watermark moves for it.
         if let Some(p) = self.pending.get_mut(session as usize).filter(|_| !is_tick) {
             *p = seq;
@@ -488,7 +517,11 @@ impl Thread {
                 self.touched.push(session);
             }
         }
-        if self.durability == Durability::PerRecord {
+        let tick = le32(&h[20..24]) & FLAG_TICK != 0;
+        if !tick {
+            self.needs_sync = true;
+        }
+        if self.durability == Durability::PerRecord && !tick {
             self.flush()?;
             self.sync()?;
             self.publish();
@@ -577,19 +610,56 @@ impl Thread {
 
     fn sync(&mut self) -> Result<(), JournalError> {
         if let Some(seg) = self.seg.as_mut() {
+            let t0 = now_ns();
             match self.uring.as_mut() {
                 Some(u) => u.fdatasync(seg.file.as_raw_fd()),
                 None => seg.file.sync_data(),
             }
             .map_err(|e| JournalError::io("fdatasync", &seg.path, e))?;
+            let took = now_ns().saturating_sub(t0);
+            // Statistics, this thread the only writer: Relaxed.
+            self.shared.fsync.record(took);
+            self.shared.fsync_max_ns.fetch_max(took, Ordering::Relaxed);
             self.shared.syncs.fetch_add(1, Ordering::Relaxed);
         }
         self.unsynced_since = None;
+        self.needs_sync = false;
+        Ok(())
+    }
+
+    /// Serves a rotation request ([`Watermarks::request_rotate`]): the current segment, if it
+    /// holds records, is written, synced per the policy and closed; the next record opens a new
+    /// one. Records already taken from the ring stay in the closed segment.
+    fn serve_rotation(&mut self) -> Result<(), JournalError> {
+        // Acquire pairs with `request_rotate`'s AcqRel increment.
+        let req = self.shared.rotate_requested.load(Ordering::Acquire);
+        if req == self.rotate_seen {
+            return Ok(());
+        }
+        if self.seg.as_ref().is_some_and(|s| s.has_records) {
+            self.flush()?;
+            if self.durability != Durability::None {
+                self.sync()?;
+            }
+            self.publish();
+            if let Some(seg) = self.seg.take() {
+                tracing::info!(path = %seg.path.display(), bytes = seg.written, "journal segment closed on request");
+            }
+            self.shared.rotations.fetch_add(1, Ordering::Relaxed);
+        }
+        self.rotate_seen = req;
+        // SYNC POINT: producer. Release pairs with `Watermarks::rotation_done`'s Acquire, after
+        // the segment was closed (and synced per the policy).
+        self.shared.rotate_served.store(req, Ordering::Release);
         Ok(())
     }
 
     /// Every record written so far is durable: move the watermarks.
     fn publish(&mut self) {
+        // Records moved into the buffer are written by now (every caller flushed first).
+        self.shared
+            .durable_records
+            .store(self.written_records, Ordering::Relaxed);
         for &s in &self.touched {
             // SYNC POINT: producer. Release pairs with `Watermarks::durable`'s Acquire; it is
             // issued only after the write (none) or fdatasync (group, per_record) returned.
@@ -604,4 +674,112 @@ fn sync_dir(dir: &Path) -> Result<(), JournalError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| JournalError::io("fsync the journal directory", dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::format::Record;
+    use crate::journal::reader::{list_segments, scan_segments};
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("lpscore-writer-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    /// Polls `f` (the journal thread runs on its own; generous deadline for a loaded machine).
+    fn wait(what: &str, mut f: impl FnMut() -> bool) {
+        let t0 = now_ns();
+        while !f() {
+            assert!(
+                now_ns() - t0 < 60_000_000_000,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn append(p: &mut JournalProducer, seq: u64) {
+        p.append(&Record {
+            ts_ns: 1_000 + seq,
+            session: 1,
+            seq,
+            bytes: b"8=FIX.4.4\x019=5\x0135=8\x0110=000\x01",
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_requested_rotation_closes_the_segment_and_the_next_record_opens_one() {
+        let d = dir("rotate");
+        let cfg = JournalConfig {
+            dir: d.clone(),
+            durability: DurabilityKind::Group,
+            group_commit_us: 100,
+            ..JournalConfig::default()
+        };
+        let (mut p, h) = start(&cfg).unwrap();
+        let w = h.watermarks();
+        // Nothing written yet: served without closing anything.
+        let t = w.request_rotate();
+        wait("an empty rotation", || w.rotation_done(t));
+        assert_eq!(w.stats().rotations, 0);
+        for seq in 1..=3 {
+            append(&mut p, seq);
+        }
+        p.publish_counters();
+        wait("3 durable records", || w.durable(1) == 3);
+        let t = w.request_rotate();
+        wait("the rotation", || w.rotation_done(t));
+        let st = w.stats();
+        assert_eq!((st.rotations, st.segments, st.records), (1, 1, 3));
+        assert_eq!(st.durable_records, 3);
+        assert_eq!(st.appended, 3);
+        assert_eq!(st.lag_records(), 0);
+        assert!(st.fsyncs >= 1);
+        assert_eq!(st.fsync.count(), st.fsyncs);
+        // A second request with nothing new written closes nothing.
+        let t = w.request_rotate();
+        wait("a rotation with nothing new", || w.rotation_done(t));
+        assert_eq!(w.stats().rotations, 1);
+        for seq in 4..=5 {
+            append(&mut p, seq);
+        }
+        wait("5 durable records", || w.durable(1) == 5);
+        assert_eq!(w.stats().segments, 2);
+        drop(p);
+        let end = h.shutdown().unwrap();
+        assert_eq!((end.segments, end.records), (2, 5));
+        let segs = list_segments(&d).unwrap();
+        assert_eq!(segs.len(), 2);
+        let paths: Vec<PathBuf> = segs.iter().map(|s| s.path.clone()).collect();
+        let mut per_segment = Vec::new();
+        for p in &paths {
+            let mut seqs = Vec::new();
+            scan_segments(std::slice::from_ref(p), |_, _, r| seqs.push(r.seq)).unwrap();
+            per_segment.push(seqs);
+        }
+        assert_eq!(per_segment, vec![vec![1, 2, 3], vec![4, 5]]);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_rotation_is_never_served_by_a_stopped_journal() {
+        let d = dir("rotate-stopped");
+        let cfg = JournalConfig {
+            dir: d.clone(),
+            durability: DurabilityKind::None,
+            ..JournalConfig::default()
+        };
+        let (p, h) = start(&cfg).unwrap();
+        let w = h.watermarks();
+        drop(p);
+        h.shutdown().unwrap();
+        // The thread is joined: nobody will ever serve the ticket.
+        let t = w.request_rotate();
+        assert!(!w.rotation_done(t));
+        assert!(!w.failed());
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }

@@ -4,12 +4,16 @@
 //! `Connection: close`) with the text exposition format 0.0.4; any other path is 404, any other
 //! method 405, a request head over [`MAX_REQUEST`] bytes 431, and a client that sends nothing
 //! for [`IO_TIMEOUT`] is dropped. Each scrape reads:
-//! - every group's [`GroupStats`] (Relaxed atomic loads the hot thread publishes once a batch);
-//! - every journal's [`Watermarks`] (durable MsgSeqNum per session, failed flag);
+//! - every group's [`GroupStats`] (Relaxed atomic loads of what the hot thread publishes every
+//!   tick), its wire-to-score histogram included ([`hist`]);
+//! - every journal's [`Watermarks`] (durable MsgSeqNum per session, failed flag, and
+//!   [`Watermarks::stats`]: records, bytes, fsyncs and their latencies, segments, lag);
 //! - every group's scoreboard, opened read-only like any SOR (seqlocked rows, Busy retried).
 //!
 //! Names follow the Prometheus conventions: `lpscore_` prefix, `_total` counters, base units
 //! (`_seconds`, `_bytes`, `_ratio`; basis points are exported as ratios: 1 bp = 0.0001).
+
+pub mod hist;
 
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -107,6 +111,31 @@ impl Exposition {
         let _ = writeln!(self.out, " {}", fmt_value(v));
     }
 
+    /// The samples of one histogram (declared with `family(name, "histogram", ..)`): cumulative
+    /// `_bucket{le=..}` in seconds, `_sum` in seconds, `_count` (= the `+Inf` bucket).
+    pub fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &hist::Histogram) {
+        let bucket = format!("{name}_bucket");
+        let mut ls: Vec<(&str, &str)> = labels.to_vec();
+        let cum = h.cumulative();
+        let les: Vec<String> = (0..hist::BUCKETS)
+            .map(|i| match hist::upper_bound_ns(i) {
+                Some(ns) => fmt_value(ns as f64 / 1e9),
+                None => "+Inf".into(),
+            })
+            .collect();
+        for (le, c) in les.iter().zip(cum) {
+            ls.push(("le", le));
+            self.sample(&bucket, &ls, c as f64);
+            ls.pop();
+        }
+        self.sample(&format!("{name}_sum"), labels, h.sum_ns as f64 / 1e9);
+        self.sample(
+            &format!("{name}_count"),
+            labels,
+            cum[hist::BUCKETS - 1] as f64,
+        );
+    }
+
     /// The text.
     pub fn finish(self) -> String {
         self.out
@@ -121,7 +150,7 @@ type SessionField = (
     fn(&crate::runtime::ingest::SessionCounters) -> u64,
 );
 
-const SESSION_FIELDS: [SessionField; 8] = [
+const SESSION_FIELDS: [SessionField; 19] = [
     (
         "lpscore_session_messages_total",
         "counter",
@@ -170,6 +199,73 @@ const SESSION_FIELDS: [SessionField; 8] = [
         "1 while the journal has the session stalled.",
         |s| s.journal_stalled,
     ),
+    (
+        "lpscore_session_reassembled_total",
+        "counter",
+        "Messages that straddled two received chunks and were copied into the reassembly buffer.",
+        |s| s.reassembled,
+    ),
+    (
+        "lpscore_session_delivered_total",
+        "counter",
+        "Application messages handed to the engine (journaled and scored); raw taps: every message.",
+        |s| s.delivered,
+    ),
+    (
+        "lpscore_session_admin_messages_total",
+        "counter",
+        "FIX session-level messages consumed (logon, heartbeat, test request, resend request, \
+         sequence reset, logout, reject).",
+        |s| s.admin,
+    ),
+    (
+        "lpscore_session_duplicates_total",
+        "counter",
+        "FIX messages dropped as duplicates (MsgSeqNum already seen, PossDup resends).",
+        |s| s.duplicates,
+    ),
+    (
+        "lpscore_session_resend_requests_total",
+        "counter",
+        "FIX ResendRequests sent (sequence gaps detected).",
+        |s| s.resend_requests,
+    ),
+    (
+        "lpscore_session_logons_total",
+        "counter",
+        "FIX logons completed.",
+        |s| s.logons,
+    ),
+    (
+        "lpscore_session_disconnects_total",
+        "counter",
+        "Connections the FIX session layer closed (logout, refused logon, timeout).",
+        |s| s.session_disconnects,
+    ),
+    (
+        "lpscore_session_sent_bytes_total",
+        "counter",
+        "Bytes sent on the session's connections.",
+        |s| s.bytes_sent,
+    ),
+    (
+        "lpscore_session_logged_on",
+        "gauge",
+        "1 while the FIX session is logged on (0 for a raw tap).",
+        |s| s.logged_on,
+    ),
+    (
+        "lpscore_session_next_in_seqnum",
+        "gauge",
+        "Next MsgSeqNum expected from the counterparty (0 for a raw tap).",
+        |s| s.next_in,
+    ),
+    (
+        "lpscore_session_next_out_seqnum",
+        "gauge",
+        "Next MsgSeqNum this side sends (0 for a raw tap).",
+        |s| s.next_out,
+    ),
 ];
 
 type LoopField = (
@@ -178,7 +274,7 @@ type LoopField = (
     fn(&crate::runtime::ingest::LoopCounters) -> u64,
 );
 
-const LOOP_FIELDS: [LoopField; 16] = [
+const LOOP_FIELDS: [LoopField; 20] = [
     (
         "lpscore_io_enobufs_total",
         "ENOBUFS receive completions (provided-buffer ring empty; data stays in the socket).",
@@ -255,6 +351,26 @@ const LOOP_FIELDS: [LoopField; 16] = [
         |c| c.idle_waits,
     ),
     ("lpscore_engine_ticks_total", "Engine ticks.", |c| c.ticks),
+    (
+        "lpscore_io_sends_total",
+        "Send completions / successful send calls.",
+        |c| c.sends,
+    ),
+    (
+        "lpscore_io_partial_sends_total",
+        "Sends that took only part of the bytes (the rest sent again).",
+        |c| c.partial_sends,
+    ),
+    (
+        "lpscore_io_send_overflows_total",
+        "Connections closed because the peer stopped reading (outbound buffer cap reached).",
+        |c| c.send_overflows,
+    ),
+    (
+        "lpscore_io_connections_session_closed_total",
+        "Connections closed at the FIX session layer's request.",
+        |c| c.session_closed,
+    ),
 ];
 
 /// Renders every metric (one scrape).
@@ -305,6 +421,20 @@ pub fn render(src: &Sources) -> String {
             f64::from(u8::from(st.running())),
         );
     }
+    x.family(
+        "lpscore_wire_to_score_seconds",
+        "histogram",
+        "Capture timestamp of a received chunk to the engine done with its messages (rows \
+         published when publication is immediate); CLOCK_REALTIME; one observation per message \
+         handed to the engine, an upper bound for all but a chunk's last.",
+    );
+    for (g, st) in src.groups.iter().enumerate() {
+        x.histogram(
+            "lpscore_wire_to_score_seconds",
+            &[("group", &gname[g])],
+            &st.wire_to_score(),
+        );
+    }
     journal(&mut x, src);
     for (g, path) in src.scoreboards.iter().enumerate() {
         scoreboard(&mut x, g, path);
@@ -312,7 +442,91 @@ pub fn render(src: &Sources) -> String {
     x.finish()
 }
 
+/// Per-journal counters: (name, kind, help, value).
+type JournalField = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&crate::journal::ring::JournalStats) -> f64,
+);
+
+const JOURNAL_FIELDS: [JournalField; 9] = [
+    (
+        "lpscore_journal_records_total",
+        "counter",
+        "Records written by the journal thread (messages, ticks, commands).",
+        |s| s.records as f64,
+    ),
+    (
+        "lpscore_journal_written_bytes_total",
+        "counter",
+        "Bytes written to the journal segments (headers and padding included).",
+        |s| s.bytes as f64,
+    ),
+    (
+        "lpscore_journal_fsyncs_total",
+        "counter",
+        "fdatasync calls of the journal thread.",
+        |s| s.fsyncs as f64,
+    ),
+    (
+        "lpscore_journal_segments_total",
+        "counter",
+        "Journal segments created.",
+        |s| s.segments as f64,
+    ),
+    (
+        "lpscore_journal_rotations_total",
+        "counter",
+        "Segments closed on request (rotate_journal).",
+        |s| s.rotations as f64,
+    ),
+    (
+        "lpscore_journal_appended_records_total",
+        "counter",
+        "Records the hot thread handed to the journal (published every tick).",
+        |s| s.appended as f64,
+    ),
+    (
+        "lpscore_journal_refused_records_total",
+        "counter",
+        "Records the hot thread could not hand over (ring full, writer failed, session stalled).",
+        |s| s.refused as f64,
+    ),
+    (
+        "lpscore_journal_lag_records",
+        "gauge",
+        "Records handed over by the hot thread but not yet durable at the configured durability.",
+        |s| s.lag_records() as f64,
+    ),
+    (
+        "lpscore_journal_fsync_max_seconds",
+        "gauge",
+        "Longest fdatasync so far.",
+        |s| s.fsync_max_ns as f64 / 1e9,
+    ),
+];
+
 fn journal(x: &mut Exposition, src: &Sources) {
+    let stats: Vec<(String, crate::journal::ring::JournalStats)> = src
+        .journals
+        .iter()
+        .map(|(g, w)| (g.to_string(), w.stats()))
+        .collect();
+    for (name, kind, help, get) in JOURNAL_FIELDS {
+        x.family(name, kind, help);
+        for (g, st) in &stats {
+            x.sample(name, &[("group", g)], get(st));
+        }
+    }
+    x.family(
+        "lpscore_journal_fsync_seconds",
+        "histogram",
+        "fdatasync latency of the journal thread.",
+    );
+    for (g, st) in &stats {
+        x.histogram("lpscore_journal_fsync_seconds", &[("group", g)], &st.fsync);
+    }
     x.family(
         "lpscore_journal_failed",
         "gauge",
@@ -862,6 +1076,68 @@ mod tests {
                     assert!(name.ends_with("_total"), "{name}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn renders_histograms_cumulatively_and_the_journal_counters() {
+        let mut h = hist::Histogram::default();
+        h.record(100);
+        h.record_n(3_000, 2);
+        let mut x = Exposition::default();
+        x.family("lpscore_x_seconds", "histogram", "x");
+        x.histogram("lpscore_x_seconds", &[("group", "0")], &h);
+        let t = x.finish();
+        assert!(
+            t.contains("lpscore_x_seconds_bucket{group=\"0\",le=\"0.000000256\"} 1\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("lpscore_x_seconds_bucket{group=\"0\",le=\"0.000002048\"} 1\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("lpscore_x_seconds_bucket{group=\"0\",le=\"0.000004096\"} 3\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("lpscore_x_seconds_bucket{group=\"0\",le=\"+Inf\"} 3\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("lpscore_x_seconds_sum{group=\"0\"} 0.0000061\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("lpscore_x_seconds_count{group=\"0\"} 3\n"),
+            "{t}"
+        );
+        assert_eq!(
+            t.lines().filter(|l| l.contains("_bucket{")).count(),
+            hist::BUCKETS
+        );
+
+        let shared = crate::journal::ring::Shared::new(4, &[]);
+        shared.records.store(10, Ordering::Relaxed);
+        shared.durable_records.store(7, Ordering::Relaxed);
+        shared.producer.appended.store(12, Ordering::Relaxed);
+        shared.fsync.record(50_000);
+        let src = Sources {
+            groups: vec![Arc::new(GroupStats::new(&[1]))],
+            journals: vec![(0, crate::journal::Watermarks { shared })],
+            scoreboards: vec![],
+        };
+        let t = render(&src);
+        for want in [
+            "lpscore_journal_records_total{group=\"0\"} 10\n",
+            "lpscore_journal_lag_records{group=\"0\"} 5\n",
+            "lpscore_journal_fsync_seconds_count{group=\"0\"} 1\n",
+            "lpscore_journal_fsync_seconds_bucket{group=\"0\",le=\"0.000065536\"} 1\n",
+            "lpscore_wire_to_score_seconds_count{group=\"0\"} 0\n",
+            "lpscore_session_reassembled_total{group=\"0\",session=\"1\"} 0\n",
+            "lpscore_io_sends_total{group=\"0\"} 0\n",
+        ] {
+            assert!(t.contains(want), "{want} in\n{t}");
         }
     }
 

@@ -408,8 +408,12 @@ fn open_sessions(
         })?;
         let mut s = Session::new(fs, role, store);
         if let Some(wm) = &wm {
+            // The store may be ahead of the journal (a crash between the two writes): the
+            // journal is the truth, the counterparty resends the rest. A journal that ran before
+            // and holds nothing of this session journaled none of it: resume at 1. A brand-new
+            // journal says nothing about the store's past: keep it (and say so).
             let last = wm.durable(sc.id);
-            if last > 0 && last + 1 < s.next_in() {
+            if (last > 0 || wm.preexisting()) && last + 1 < s.next_in() {
                 tracing::warn!(
                     session = sc.id,
                     journal_last = last,
@@ -418,6 +422,13 @@ fn open_sessions(
                      the journal's last MsgSeqNum + 1 (the counterparty resends the rest)"
                 );
                 s.resume_inbound_at(last + 1);
+            } else if last == 0 && s.next_in() > 1 {
+                tracing::warn!(
+                    session = sc.id,
+                    store_next_in = s.next_in(),
+                    "FIX session: a new journal; messages before the store's next MsgSeqNum are \
+                     not in it (the store is kept)"
+                );
             }
         }
         out.push((i, s));

@@ -22,6 +22,7 @@ use crate::fix::{FrameErrorKind, Framer, FramerConfig};
 use crate::publish::{MemorySink, NullSink, RowSink};
 
 use crate::journal::{AppendError, JournalProducer, Record};
+use crate::metrics::hist::{Histogram, SharedHistogram};
 use crate::runtime::clock::{Clock, LiveClock};
 
 /// A row sink the runtime can stop at shutdown (the scoreboard is marked STOPPED).
@@ -108,6 +109,9 @@ pub struct SessionCounters {
     pub next_in: u64,
     /// FIX sessions: next MsgSeqNum this side sends (0: raw tap).
     pub next_out: u64,
+    /// Messages that straddled two received chunks and were copied into the connection's
+    /// reassembly buffer (every other message is framed in place).
+    pub reassembled: u64,
 }
 
 /// Counters of one hot thread (local copy; published to [`GroupStats`] once per batch).
@@ -157,7 +161,7 @@ pub struct LoopCounters {
 }
 
 const N_LOOP: usize = 20;
-const N_SESSION: usize = 18;
+const N_SESSION: usize = 19;
 
 impl LoopCounters {
     fn words(&self) -> [u64; N_LOOP] {
@@ -231,6 +235,7 @@ impl SessionCounters {
             self.logged_on,
             self.next_in,
             self.next_out,
+            self.reassembled,
         ]
     }
 }
@@ -245,6 +250,7 @@ pub struct GroupStats {
     session_words: Vec<[AtomicU64; N_SESSION]>,
     engine_events: AtomicU64,
     running: AtomicU64,
+    wire_to_score: SharedHistogram,
 }
 
 /// A consistent-enough copy of [`GroupStats`].
@@ -278,6 +284,7 @@ impl GroupStats {
             session_words: session_ids.iter().map(|_| Default::default()).collect(),
             engine_events: AtomicU64::new(0),
             running: AtomicU64::new(0),
+            wire_to_score: SharedHistogram::default(),
         }
     }
     /// Reads every counter.
@@ -322,6 +329,7 @@ impl GroupStats {
             logged_on: g(15),
             next_in: g(16),
             next_out: g(17),
+            reassembled: g(18),
         })
     }
 
@@ -331,6 +339,13 @@ impl GroupStats {
             .iter()
             .map(|w| w[2].load(Ordering::Relaxed))
             .sum()
+    }
+    /// Wire-to-score latency of the messages handed to the engine: capture timestamp of the
+    /// received chunk to the moment the engine had finished with the chunk's last message (its
+    /// row publication included when `publish_interval_ns = 0`), CLOCK_REALTIME. An upper bound
+    /// for every message of a chunk but its last. Published every tick.
+    pub fn wire_to_score(&self) -> Histogram {
+        self.wire_to_score.snapshot()
     }
     /// Whether the hot loop is running (set once it is ready, cleared when it has stopped).
     pub fn running(&self) -> bool {
@@ -388,6 +403,8 @@ pub struct Ingest<S: RowSink> {
     attention: Vec<usize>,
     /// Loop counters (the backend bumps the io ones).
     pub counters: LoopCounters,
+    /// Wire-to-score latencies (local; published with the counters).
+    w2s: Histogram,
     shared: Arc<GroupStats>,
 }
 
@@ -443,6 +460,7 @@ impl<S: RowSink> Ingest<S> {
             journal,
             attention: Vec::with_capacity(max_conns),
             counters: LoopCounters::default(),
+            w2s: Histogram::default(),
             shared,
         }
     }
@@ -614,6 +632,7 @@ impl<S: RowSink> Ingest<S> {
             journal,
             attention,
             counters,
+            w2s,
             ..
         } = self;
         let Some(c) = conns.get_mut(conn) else { return };
@@ -625,6 +644,10 @@ impl<S: RowSink> Ingest<S> {
         let sess = &mut sessions[c.session];
         sess.c.bytes += bytes.len() as u64;
         let id = sess.c.id;
+        let delivered0 = sess.c.delivered;
+        // A frame outside the chunk was assembled in the framer's buffer (pointer comparison
+        // only, nothing is dereferenced).
+        let chunk = bytes.as_ptr_range();
         if let Some(fx) = fix[c.session].as_mut() {
             let mono_ns = lpscore_shm::monotonic_ns();
             let now = Now {
@@ -638,6 +661,9 @@ impl<S: RowSink> Ingest<S> {
                     match r {
                         Ok(f) => {
                             sess.c.messages += 1;
+                            if !chunk.contains(&f.bytes.as_ptr()) {
+                                sess.c.reassembled += 1;
+                            }
                             let mut deliver = |msg: &[u8], seq: u64| {
                                 sess.c.delivered += 1;
                                 sess.seq = seq;
@@ -671,35 +697,42 @@ impl<S: RowSink> Ingest<S> {
                 request_close(c, conn, CloseReason::Session, mono_ns, attention);
             }
             sync_session(sess, &fx.s);
+            record_w2s(w2s, ts_ns, sess.c.delivered - delivered0);
             return;
         }
-        let mut frames = c.framer.feed(bytes);
-        while let Some(r) = frames.next_frame() {
-            match r {
-                Ok(f) => {
-                    sess.seq += 1;
-                    sess.c.messages += 1;
-                    sess.c.delivered += 1;
-                    // Journal first, then score: a refused message is still scored (the live
-                    // rows must not depend on the disk), and the refusal is never silent.
-                    if let Some(j) = journal.as_mut() {
-                        let rec = Record {
-                            ts_ns,
-                            session: id,
-                            seq: sess.seq,
-                            bytes: f.bytes,
-                        };
-                        if let Err(e) = j.append(&rec) {
-                            journal_refused(sess, counters, &e);
+        {
+            let mut frames = c.framer.feed(bytes);
+            while let Some(r) = frames.next_frame() {
+                match r {
+                    Ok(f) => {
+                        sess.seq += 1;
+                        sess.c.messages += 1;
+                        sess.c.delivered += 1;
+                        if !chunk.contains(&f.bytes.as_ptr()) {
+                            sess.c.reassembled += 1;
+                        }
+                        // Journal first, then score: a refused message is still scored (the
+                        // live rows must not depend on the disk), and the refusal is never silent.
+                        if let Some(j) = journal.as_mut() {
+                            let rec = Record {
+                                ts_ns,
+                                session: id,
+                                seq: sess.seq,
+                                bytes: f.bytes,
+                            };
+                            if let Err(e) = j.append(&rec) {
+                                journal_refused(sess, counters, &e);
+                            }
+                        }
+                        if feed.on_fix(ts_ns, id, f.bytes).is_err() {
+                            sess.c.parse_errors += 1;
                         }
                     }
-                    if feed.on_fix(ts_ns, id, f.bytes).is_err() {
-                        sess.c.parse_errors += 1;
-                    }
+                    Err(_) => sess.c.frame_errors += 1,
                 }
-                Err(_) => sess.c.frame_errors += 1,
             }
         }
+        record_w2s(w2s, ts_ns, sess.c.delivered - delivered0);
     }
 
     /// Ticks the engine at `ts_ns` (markouts, heartbeat, commands), journaling the tick first so
@@ -898,6 +931,10 @@ impl<S: RowSink> Ingest<S> {
         }
         sh.engine_events
             .store(self.feed.engine.counters().events, Ordering::Relaxed);
+        sh.wire_to_score.publish(&self.w2s);
+        if let Some(j) = &self.journal {
+            j.publish_counters();
+        }
     }
 
     /// The shared counters.
@@ -966,6 +1003,16 @@ fn request_close(
         c.close_at = mono_ns + CLOSE_FLUSH_NS;
     }
     push_attention(attention, c, conn);
+}
+
+/// Records `n` messages captured at `ts_ns` (CLOCK_REALTIME) and finished now: one clock read per
+/// received chunk, not per message (the clock seam may be a slow clock source on some hosts).
+#[inline]
+fn record_w2s(h: &mut Histogram, ts_ns: u64, n: u64) {
+    if n > 0 {
+        let done = LiveClock.now_ns();
+        h.record_n(done.saturating_sub(ts_ns), n);
+    }
 }
 
 /// Copies the session layer's counters into the session's shared counters.
@@ -1078,6 +1125,27 @@ mod tests {
             with.shared().snapshot().session(1).unwrap().journal_stalled,
             0
         );
+    }
+
+    #[test]
+    fn straddling_messages_are_counted_and_every_delivered_message_is_timed() {
+        let (ring, ranges) = crate::fix::testkit::execution_report_ring(4, 7);
+        let mut i = ingest(None);
+        let ts = LiveClock.now_ns();
+        // Whole messages in one chunk: framed in place.
+        let first = ranges[1].end;
+        i.on_bytes(0, ts, &ring[..first]);
+        // The third message cut in two: reassembled once.
+        let cut = ranges[2].start + 10;
+        i.on_bytes(0, ts, &ring[first..cut]);
+        i.on_bytes(0, ts, &ring[cut..ranges[3].end]);
+        i.publish_stats();
+        let s = i.shared().session(1).unwrap();
+        assert_eq!((s.messages, s.delivered, s.reassembled), (4, 4, 1), "{s:?}");
+        let h = i.shared().wire_to_score();
+        assert_eq!(h.count(), 4);
+        // Before any publication the shared histogram is empty.
+        assert_eq!(GroupStats::new(&[1]).wire_to_score().count(), 0);
     }
 
     fn fix_msg(mt: &str, seq: u64, ts: u64, rest: &str) -> Vec<u8> {
