@@ -412,6 +412,30 @@ pub fn run_policy(
             return Err("the run took more than 10 minutes: stopped".into());
         }
         if sim.exited().is_some() && sor.exited().is_some() {
+            // Both gone, but the reader thread may still hold the SOR's last lines (its "done"
+            // line among them): take everything until the pipe's end, within a bound.
+            let drain_until = monotonic_ns() + 10_000_000_000;
+            while monotonic_ns() < drain_until {
+                match rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(line) => {
+                        let _ = writeln!(log, "{line}");
+                        if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                            if let Some(text) = live.on_event(&v) {
+                                if opts.live {
+                                    Progress::say(
+                                        opts.progress.as_ref(),
+                                        true,
+                                        &format!("  {text}"),
+                                    );
+                                }
+                            }
+                            events.push(v);
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
             break;
         }
     }
