@@ -31,6 +31,9 @@
 //! (the journal ran before, so it journaled none of the session: resume at 1).
 #![allow(clippy::disallowed_methods)] // test harness: wall-clock deadlines and SendingTime
 
+#[path = "common/crash.rs"]
+mod common;
+use common::{BIN, signal, strip_ansi};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -43,7 +46,6 @@ use lpscore::engine::synth::{LpTruth, SynthConfig, fix_bytes, generate};
 use lpscore::fix::num::write_timestamp;
 use lpscore::journal::{list_segments, scan_segments};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lpscore");
 const SEC: u64 = 1_000_000_000;
 const KILLS: usize = 20;
 /// Our SenderCompID (lpscore's target_comp_id) and lpscore's.
@@ -495,20 +497,6 @@ impl<'a> Driver<'a> {
     }
 }
 
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::new();
-    let mut esc = false;
-    for c in s.chars() {
-        match (esc, c) {
-            (false, '\x1b') => esc = true,
-            (true, 'm') => esc = false,
-            (true, _) => {}
-            (false, c) => out.push(c),
-        }
-    }
-    out
-}
-
 /// A running appliance: its port and every stderr line so far.
 struct Run {
     child: Child,
@@ -608,33 +596,6 @@ fn journaled_count(jdir: &Path) -> usize {
     let mut n = 0;
     let _ = scan_segments(&paths, |_, _, r| n += usize::from(r.session == 1));
     n
-}
-
-fn signal(child: &Child, sig: libc::c_int) {
-    // SAFETY: signalling our own child process.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
-    assert_eq!(rc, 0);
-}
-
-/// Rows keyed by (lp, symbol, bucket).
-type Rows = BTreeMap<(String, String, String), Vec<String>>;
-
-/// CSV rows keyed by (lp, symbol, bucket), every column but `t_ns`.
-fn csv_rows(text: &str) -> (Vec<String>, Rows) {
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .unwrap_or("")
-        .split(',')
-        .map(String::from)
-        .collect();
-    let mut rows = BTreeMap::new();
-    for l in lines {
-        let c: Vec<String> = l.split(',').map(String::from).collect();
-        rows.insert((c[1].clone(), c[2].clone(), c[3].clone()), c[1..].to_vec());
-    }
-    (header, rows)
 }
 
 /// One restart's figures, from the driver and from lpscore's log.
@@ -857,45 +818,7 @@ fn sigkill_at_20_points_fix_session_resend_recovers_everything() {
     }
 
     // The live rows after 20 crashes == the rows of an uninterrupted run (the replay).
-    let live = Command::new(BIN)
-        .args(["dump", "--scoreboard", board.to_str().unwrap()])
-        .args(["--format", "csv", "--buckets"])
-        .output()
-        .unwrap();
-    assert!(
-        live.status.success(),
-        "{}",
-        String::from_utf8_lossy(&live.stderr)
-    );
-    let replay = Command::new(BIN)
-        .args(["replay", "--config", cfg.to_str().unwrap(), "--dump", "csv"])
-        .arg(&jdir)
-        .output()
-        .unwrap();
-    assert!(
-        replay.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replay.stderr)
-    );
-    let live = String::from_utf8(live.stdout).unwrap();
-    let replay = String::from_utf8(replay.stdout).unwrap();
-    let (lh, lrows) = csv_rows(&live);
-    let (rh, rrows) = csv_rows(&replay);
-    assert_eq!(lh[1..], rh[1..lh.len()], "columns");
-    assert!(lrows.len() > 50, "{live}");
-    let mut compared = 0;
-    for (k, lv) in &lrows {
-        let rv = rrows
-            .get(k)
-            .unwrap_or_else(|| panic!("row {k:?} not in the replay"));
-        assert_eq!(lv[..], rv[..lv.len()], "row {k:?}");
-        compared += 1;
-    }
-    let with_data = rrows.values().filter(|r| r[4] != "0").count();
-    assert!(
-        compared >= with_data,
-        "{compared} live rows, {with_data} replay rows with data"
-    );
+    let compared = common::assert_live_equals_replay(&board, &cfg, &jdir);
     let f = &d.fig;
     assert_eq!(f.sent, total);
     let lacked: usize = restarts.iter().map(|r| r.missing).sum();
