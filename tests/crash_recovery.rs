@@ -19,7 +19,7 @@
 
 #[path = "common/crash.rs"]
 mod common;
-use common::{BIN, signal, strip_ansi};
+use common::{BIN, Rng, signal, strip_ansi};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -27,53 +27,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use lpscore::engine::synth::{LpTruth, SynthConfig, fix_bytes, generate};
 use lpscore::journal::{list_segments, scan_segments};
 
-const SEC: u64 = 1_000_000_000;
 const KILLS: usize = 20;
 
 fn messages() -> Vec<Vec<u8>> {
-    let lps: Vec<LpTruth> = (0..5)
-        .map(|i| LpTruth {
-            name: format!("LP{i}"),
-            full_fill: 0.55 + 0.08 * f64::from(i),
-            half_fill: 0.1,
-            reject: 0.02 * f64::from(i),
-            latency_ns: 150_000.0 * (1.0 + f64::from(i)),
-            pi_bps: 0.2 * f64::from(i) - 0.3,
-            impact_bps: 0.4,
-        })
-        .collect();
-    let evs = generate(&SynthConfig {
-        lps,
-        symbols: 8,
-        orders: 26_000,
-        order_gap_ns: 2_000_000,
-        noise_quotes_per_order: 2,
-        noise_bps: 0.5,
-        half_spread_bps: 1.0,
-        start_ns: 1_754_141_400 * SEC,
-        seed: 7,
-    });
-    evs.iter()
-        .enumerate()
-        .map(|(i, (ts, ev))| {
-            let mut b = Vec::new();
-            fix_bytes(*ts, i as u64 + 1, ev, &mut b);
-            b
-        })
-        .collect()
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
+    common::drop_copy()
 }
 
 /// A running appliance: its port, the resume point it printed, its recovery line.

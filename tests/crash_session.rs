@@ -33,7 +33,7 @@
 
 #[path = "common/crash.rs"]
 mod common;
-use common::{BIN, signal, strip_ansi};
+use common::{BIN, Rng, signal, strip_ansi};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -42,11 +42,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lpscore::engine::synth::{LpTruth, SynthConfig, fix_bytes, generate};
 use lpscore::fix::num::write_timestamp;
 use lpscore::journal::{list_segments, scan_segments};
 
-const SEC: u64 = 1_000_000_000;
 const KILLS: usize = 20;
 /// Our SenderCompID (lpscore's target_comp_id) and lpscore's.
 const US: &str = "DRIVER";
@@ -83,47 +81,10 @@ fn strip_header(m: &[u8]) -> Scripted {
 
 /// The same drop copy as tests/crash_recovery.rs (126 696 messages, 5 LPs, 8 symbols).
 fn script() -> Vec<Scripted> {
-    let lps: Vec<LpTruth> = (0..5)
-        .map(|i| LpTruth {
-            name: format!("LP{i}"),
-            full_fill: 0.55 + 0.08 * f64::from(i),
-            half_fill: 0.1,
-            reject: 0.02 * f64::from(i),
-            latency_ns: 150_000.0 * (1.0 + f64::from(i)),
-            pi_bps: 0.2 * f64::from(i) - 0.3,
-            impact_bps: 0.4,
-        })
-        .collect();
-    let evs = generate(&SynthConfig {
-        lps,
-        symbols: 8,
-        orders: 26_000,
-        order_gap_ns: 2_000_000,
-        noise_quotes_per_order: 2,
-        noise_bps: 0.5,
-        half_spread_bps: 1.0,
-        start_ns: 1_754_141_400 * SEC,
-        seed: 7,
-    });
-    let mut b = Vec::new();
-    evs.iter()
-        .enumerate()
-        .map(|(i, (ts, ev))| {
-            b.clear();
-            fix_bytes(*ts, i as u64 + 1, ev, &mut b);
-            strip_header(&b)
-        })
+    common::drop_copy()
+        .iter()
+        .map(|b| strip_header(b))
         .collect()
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 /// Real UTC in ns, rounded to the millisecond (FIX.4.4 UTCTimestamp precision).

@@ -6,8 +6,57 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command};
 
+use lpscore::engine::synth::{LpTruth, SynthConfig, fix_bytes, generate};
+
 /// The `lpscore` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_lpscore");
+
+/// The scripted drop copy both tests send: 126 696 FIX messages (orders, executions, market
+/// data; 5 LPs, 8 symbols), deterministic.
+pub fn drop_copy() -> Vec<Vec<u8>> {
+    const SEC: u64 = 1_000_000_000;
+    let lps: Vec<LpTruth> = (0..5)
+        .map(|i| LpTruth {
+            name: format!("LP{i}"),
+            full_fill: 0.55 + 0.08 * f64::from(i),
+            half_fill: 0.1,
+            reject: 0.02 * f64::from(i),
+            latency_ns: 150_000.0 * (1.0 + f64::from(i)),
+            pi_bps: 0.2 * f64::from(i) - 0.3,
+            impact_bps: 0.4,
+        })
+        .collect();
+    let evs = generate(&SynthConfig {
+        lps,
+        symbols: 8,
+        orders: 26_000,
+        order_gap_ns: 2_000_000,
+        noise_quotes_per_order: 2,
+        noise_bps: 0.5,
+        half_spread_bps: 1.0,
+        start_ns: 1_754_141_400 * SEC,
+        seed: 7,
+    });
+    evs.iter()
+        .enumerate()
+        .map(|(i, (ts, ev))| {
+            let mut b = Vec::new();
+            fix_bytes(*ts, i as u64 + 1, ev, &mut b);
+            b
+        })
+        .collect()
+}
+
+/// xorshift64: the seeded kill points.
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
 
 /// A log line without its ANSI colour codes.
 pub fn strip_ansi(s: &str) -> String {
