@@ -24,6 +24,8 @@ pub mod journal;
 pub mod kpi;
 pub mod metrics;
 pub mod orders;
+#[allow(unsafe_code)]
+pub mod prefetch;
 pub mod publish;
 pub mod runtime;
 pub mod score;

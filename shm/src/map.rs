@@ -1,5 +1,5 @@
-//! The only module with `unsafe`: the file mapping and the few libc calls (`flock`, `kill`,
-//! `clock_gettime`).
+//! The only module with `unsafe`: the file mapping, the few libc calls (`flock`, `kill`,
+//! `clock_gettime`) and the prefetch hint.
 //!
 //! The mapping is a [`memmap2::MmapRaw`], which never hands out `&[u8]` (the bytes change under
 //! us, so a shared byte slice would be a lie). Typed views are created only for [`ShmSafe`] types,
@@ -140,4 +140,23 @@ pub(crate) fn pid_alive(pid: u64) -> bool {
     // SAFETY: kill with signal 0 performs only the existence and permission check; no memory.
     let rc = unsafe { libc::kill(p, 0) };
     rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Asks the CPU for the cache lines of `len` bytes at `p` (a hint for a row about to be written).
+#[inline(always)]
+pub(crate) fn prefetch(p: *const u8, len: usize) {
+    let mut off = 0;
+    while off < len {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: PREFETCHT0 is a hint: it never faults and never changes memory, whatever the
+        // address, and SSE is part of the x86_64 baseline.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                p.wrapping_add(off).cast::<i8>(),
+            );
+        }
+        off += 64;
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }

@@ -591,6 +591,28 @@ impl Writer {
         row_index(&self.board.geo, symbol.into(), bucket, lp).map(|i| i as usize)
     }
 
+    /// Asks the CPU for the cache lines of a row that will be published soon, so that the
+    /// [`Writer::publish`] of a pass over many rows does not stall on each row's cache miss in
+    /// turn. A hint: nothing changes in the file; an out-of-range row is ignored.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("lpscore-doc-pf-{}", std::process::id()));
+    /// let mut w = lpscore_shm::Writer::create(&path, &Default::default())?;
+    /// let lp = w.add_lp("LP-A")?;
+    /// w.prefetch(lpscore_shm::SymbolSlot::All, lpscore_shm::BucketSlot::All, lp);
+    /// # drop(w); let _ = std::fs::remove_file(&path);
+    /// # let mut l = path.into_os_string(); l.push(".lock"); let _ = std::fs::remove_file(l);
+    /// # Ok::<(), lpscore_shm::ShmError>(())
+    /// ```
+    #[inline]
+    pub fn prefetch(&self, symbol: impl Into<SymbolSlot>, bucket: BucketSlot, lp: LpId) {
+        if let Some(r) =
+            row_index(&self.board.geo, symbol.into(), bucket, lp).and_then(|i| self.board.row(i))
+        {
+            map::prefetch((r as *const layout::Row).cast::<u8>(), ROW_STRIDE);
+        }
+    }
+
     /// Publishes one row through its seqlock (rows of paused LPs get [`crate::FLAG_LP_PAUSED`]).
     ///
     /// ```

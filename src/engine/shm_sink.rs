@@ -101,6 +101,27 @@ impl RowSink for ShmSink {
         }
     }
 
+    #[inline]
+    fn prefetch(&self, key: RowKey) {
+        let Some(Some(lp)) = self.lps.get(key.lp as usize).copied() else {
+            return;
+        };
+        let sym = if key.sym >= self.max_symbols {
+            SymbolSlot::All
+        } else {
+            match self.syms.get(key.sym as usize).copied().flatten() {
+                Some(s) => SymbolSlot::One(s),
+                None => return,
+            }
+        };
+        let bucket = if key.bucket >= self.n_buckets {
+            BucketSlot::All
+        } else {
+            BucketSlot::Bucket(key.bucket)
+        };
+        self.w.prefetch(sym, bucket, lp);
+    }
+
     fn register_lp(&mut self, lp: u16, name: &[u8]) {
         let id = core::str::from_utf8(name)
             .ok()

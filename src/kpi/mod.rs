@@ -303,6 +303,55 @@ impl Stats {
             bins: bins.try_into().expect("bins"),
         }
     }
+    /// Asks for the lines a published row of cell `id` reads first: its header, the sums of
+    /// lines 0-3 (see [`ix`]) and horizon `h`'s markout line. A hint; an unknown id is ignored.
+    #[inline]
+    pub fn prefetch_row(&self, id: u32, h: usize) {
+        let i = id as usize;
+        if i >= self.heads.len() {
+            return;
+        }
+        crate::prefetch::line(&self.heads[i]);
+        let sums = self.sums.bytes()[i * SUMS_BYTES..].as_ptr();
+        for line in [0, 1, 2, 3, (ix::MO + 4 * h.min(MAX_HORIZONS - 1)) / 4] {
+            crate::prefetch::line(sums.wrapping_add(64 * line));
+        }
+    }
+    /// Asks for the lines an update of cell `id` touches: its header and the sums lines of
+    /// `lines` (bit `l` = line `l`). A hint; an unknown id is ignored.
+    #[inline]
+    pub fn prefetch_cell(&self, id: u32, lines: u16) {
+        let i = id as usize;
+        if i >= self.heads.len() {
+            return;
+        }
+        crate::prefetch::line(&self.heads[i]);
+        let sums = self.sums.bytes()[i * SUMS_BYTES..].as_ptr();
+        let mut m = lines;
+        while m != 0 {
+            crate::prefetch::line(sums.wrapping_add(64 * m.trailing_zeros() as usize));
+            m &= m - 1;
+        }
+    }
+    /// Asks for the histogram lines a row's quantiles scan (the used range of both lanes; reads
+    /// the header, so call it a step after [`Stats::prefetch_row`]).
+    #[inline]
+    pub fn prefetch_bins(&self, id: u32) {
+        let i = id as usize;
+        let Some(h) = self.heads.get(i) else {
+            return;
+        };
+        let lo = h.ack_start.min(h.fill_start) as usize;
+        let hi = (h.ack_end.max(h.fill_end) as usize).min(HIST_BUCKETS);
+        if lo >= hi {
+            return;
+        }
+        let bins = self.bins.bytes()[i * BINS_BYTES..].as_ptr();
+        // 8 interleaved buckets per line.
+        for line in lo / 8..=(hi - 1) / 8 {
+            crate::prefetch::line(bins.wrapping_add(64 * line));
+        }
+    }
     /// A cell's header, mutably.
     #[inline]
     pub fn head_mut(&mut self, id: u32) -> &mut CellHead {

@@ -27,12 +27,19 @@ pub fn mix64(mut z: u64) -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MapFull;
 
+/// One slot of a [`U64Map`] (key 0: empty).
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    key: u64,
+    val: u32,
+}
+
 /// Open-addressing `u64 -> u32` map with a fixed number of slots (a power of two, at least twice
 /// the number of entries it is asked to hold, so probe sequences stay short).
 #[derive(Debug, Clone)]
 pub struct U64Map {
-    keys: Vec<u64>,
-    vals: Vec<u32>,
+    /// Key and value side by side: a lookup touches one cache line, not one per array.
+    slots: Vec<Slot>,
     mask: usize,
     len: usize,
     max_len: usize,
@@ -43,8 +50,7 @@ impl U64Map {
     pub fn with_capacity(max_len: usize) -> Self {
         let slots = (max_len.max(1) * 2).next_power_of_two();
         Self {
-            keys: vec![0; slots],
-            vals: vec![0; slots],
+            slots: vec![Slot::default(); slots],
             mask: slots - 1,
             len: 0,
             max_len: max_len.max(1),
@@ -66,7 +72,7 @@ impl U64Map {
         debug_assert!(key != 0);
         let mut i = (key as usize) & self.mask;
         loop {
-            let k = self.keys[i];
+            let k = self.slots[i].key;
             if k == key {
                 return Ok(i);
             }
@@ -80,7 +86,7 @@ impl U64Map {
     /// The value for `key`.
     #[inline]
     pub fn get(&self, key: u64) -> Option<u32> {
-        self.find(key).ok().map(|i| self.vals[i])
+        self.find(key).ok().map(|i| self.slots[i].val)
     }
 
     /// Inserts or overwrites.
@@ -88,15 +94,14 @@ impl U64Map {
     pub fn insert(&mut self, key: u64, val: u32) -> Result<(), MapFull> {
         match self.find(key) {
             Ok(i) => {
-                self.vals[i] = val;
+                self.slots[i].val = val;
                 Ok(())
             }
             Err(i) => {
                 if self.len >= self.max_len {
                     return Err(MapFull);
                 }
-                self.keys[i] = key;
-                self.vals[i] = val;
+                self.slots[i] = Slot { key, val };
                 self.len += 1;
                 Ok(())
             }
@@ -107,12 +112,12 @@ impl U64Map {
     #[inline]
     pub fn remove(&mut self, key: u64) -> Option<u32> {
         let mut i = self.find(key).ok()?;
-        let val = self.vals[i];
+        let val = self.slots[i].val;
         self.len -= 1;
         let mut j = i;
         loop {
             j = (j + 1) & self.mask;
-            let k = self.keys[j];
+            let k = self.slots[j].key;
             if k == 0 {
                 break;
             }
@@ -124,13 +129,11 @@ impl U64Map {
                 home > i || home <= j
             };
             if !in_range {
-                self.keys[i] = k;
-                self.vals[i] = self.vals[j];
+                self.slots[i] = self.slots[j];
                 i = j;
             }
         }
-        self.keys[i] = 0;
-        self.vals[i] = 0;
+        self.slots[i] = Slot::default();
         Some(val)
     }
 }
@@ -192,14 +195,14 @@ impl U64Map {
         e.tag(b"MAP_");
         e.usize(self.max_len);
         e.usize(self.len);
-        e.usize(self.keys.len());
-        let n = self.keys.iter().filter(|&&k| k != 0).count();
+        e.usize(self.slots.len());
+        let n = self.slots.iter().filter(|s| s.key != 0).count();
         e.usize(n);
-        for (i, &k) in self.keys.iter().enumerate() {
-            if k != 0 {
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.key != 0 {
                 e.usize(i);
-                e.u64(k);
-                e.u32(self.vals[i]);
+                e.u64(s.key);
+                e.u32(s.val);
             }
         }
     }
@@ -215,19 +218,20 @@ impl U64Map {
         let len = d.len(max_len)?;
         let slots = d.usize()?;
         d.check(
-            slots == self.keys.len(),
+            slots == self.slots.len(),
             "map size differs from the configuration's",
         )?;
         let n = d.len(slots)?;
         d.check(n == len, "map length does not match its slots")?;
-        self.keys.iter_mut().for_each(|k| *k = 0);
-        self.vals.iter_mut().for_each(|v| *v = 0);
+        self.slots.fill(Slot::default());
         for _ in 0..n {
             let i = d.index(slots)?;
             let k = d.u64()?;
-            d.check(k != 0 && self.keys[i] == 0, "bad map slot")?;
-            self.keys[i] = k;
-            self.vals[i] = d.u32()?;
+            d.check(k != 0 && self.slots[i].key == 0, "bad map slot")?;
+            self.slots[i] = Slot {
+                key: k,
+                val: d.u32()?,
+            };
         }
         self.len = len;
         Ok(())

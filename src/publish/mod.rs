@@ -90,6 +90,9 @@ pub trait RowSink {
     fn heartbeat(&mut self, _now_ns: u64) {}
     /// LP `lp`'s scoring was paused or resumed (the scoreboard's LP directory carries it).
     fn set_lp_paused(&mut self, _lp: u16, _paused: bool) {}
+    /// `key` will be published soon: a sink that writes memory may ask for its lines now.
+    #[inline]
+    fn prefetch(&self, _key: RowKey) {}
 }
 
 impl<S: RowSink + ?Sized> RowSink for &mut S {
@@ -110,6 +113,10 @@ impl<S: RowSink + ?Sized> RowSink for &mut S {
     }
     fn set_lp_paused(&mut self, lp: u16, paused: bool) {
         (**self).set_lp_paused(lp, paused)
+    }
+    #[inline]
+    fn prefetch(&self, key: RowKey) {
+        (**self).prefetch(key)
     }
 }
 

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p lpscore-bench --bin wire_latency -- [HOT_CORE [PROBE_CORE]] [--quick]
+//!     [--engine-alone]
 //! ```
 //!
 //! Exactly two spinning threads: the hot thread (pinned to HOT_CORE, default 1: the io_uring or
@@ -398,6 +399,13 @@ fn main() {
         n - warm
     );
     let m = messages(n);
+    if args.iter().any(|a| a == "--engine-alone") {
+        // Only the in-process part (for a profiler: `valgrind --tool=callgrind
+        // --collect-atstart=no --toggle-collect='*engine_alone*' wire_latency --engine-alone`).
+        let s = summary(&engine_alone(&m, warm));
+        println!("engine alone (fill on_fix): p50 {} p99 {} ns", s.p50, s.p99);
+        return;
+    }
     let floor = summary(&run_floor(hot, &m, warm));
     let uring = summary(&run_backend(Backend::IoUring, hot, &m, warm));
     let busy = summary(&run_backend(Backend::BusyPoll, hot, &m, warm));
