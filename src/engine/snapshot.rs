@@ -15,7 +15,7 @@ use crate::runtime::clock::{Clock, EventClock};
 use crate::score::N_WEIGHTS;
 
 /// Version of the engine-state encoding (inside the snapshot file's own version).
-pub const STATE_VERSION: u32 = 1;
+pub const STATE_VERSION: u32 = 2;
 
 /// A fingerprint of the configuration a snapshot was taken with: a snapshot only restores into
 /// an engine of the same configuration (capacities, horizons, half-lives, buckets...). The
@@ -365,6 +365,9 @@ impl<S: RowSink> Engine<S> {
         put_stamps(e, self.now_stamps);
         put_stamps(e, self.other_stamps);
         e.bool(self.force_flush);
+        // Version 2: the republication in progress.
+        e.u64(self.republish.map_or(u64::MAX, u64::from));
+        e.u64(self.last_republish_ns);
         // Commands queued but not yet applied (applied at the next flush).
         let mut pending = Vec::new();
         while let Some(c) = self.commands.pop() {
@@ -392,7 +395,11 @@ impl<S: RowSink> Engine<S> {
     pub fn restore_state(&mut self, d: &mut Dec<'_>) -> Result<(), DecodeError> {
         d.tag(b"ENGN", "not an engine state")?;
         let v = d.u32()?;
-        d.check(v == STATE_VERSION, "engine state of another version")?;
+        // Version 1 differs only by the absent republication cursor.
+        d.check(
+            v == STATE_VERSION || v == 1,
+            "engine state of another version",
+        )?;
         let fp = d.u64()?;
         d.check(
             fp == config_fingerprint(&self.cfg),
@@ -457,6 +464,18 @@ impl<S: RowSink> Engine<S> {
         self.now_stamps = get_stamps(d)?;
         self.other_stamps = get_stamps(d)?;
         self.force_flush = d.bool()?;
+        (self.republish, self.last_republish_ns) = if v >= 2 {
+            let next = d.u64()?;
+            let next = if next == u64::MAX {
+                None
+            } else {
+                d.check(next <= cells as u64, "republication cursor out of range")?;
+                Some(next as u32)
+            };
+            (next, d.u64()?)
+        } else {
+            (None, 0)
+        };
         while self.commands.pop().is_some() {}
         let n = d.len(self.commands.capacity())?;
         for _ in 0..n {

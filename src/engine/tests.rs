@@ -646,6 +646,75 @@ fn one_fill_does_not_move_a_new_lp_to_0_or_100() {
     }
 }
 
+/// A change of the pool priors changes every row, but the rows go out in paced chunks of
+/// [`REPUBLISH_BUDGET`], one chunk per [`REPUBLISH_EVERY_NS`] of event time, never all in one
+/// pass (a stall of milliseconds with tens of thousands of cells); `flush` finishes at once.
+#[test]
+fn a_priors_change_republishes_every_row_in_paced_chunks() {
+    let evs = synth(400, 11);
+    let cfg = EngineConfig {
+        stale_quote_ns: 0,
+        prior_refresh_ns: 3600 * SEC,
+        ..EngineConfig::default()
+    };
+    for finish_with_flush in [false, true] {
+        let mut e = run_stream(cfg.clone(), &evs);
+        let t = evs.last().unwrap().0 + SEC;
+        e.tick(t);
+        e.flush();
+        let cells = e.stats.len();
+        assert!(cells > 3 * REPUBLISH_BUDGET as usize, "{cells} cells");
+        let refreshes = e.counters().prior_refreshes;
+        let before = e.sink().log.len();
+        // The first refresh is due an hour after the first event, at the next publication pass:
+        // an order and its ack (whose rows are dirty) bring one.
+        let t = evs[0].0 + 3600 * SEC;
+        e.on_event(t, &nos("REFRESH1", "S0001", b'1', 100, "LP_A"));
+        e.on_event(t, &er("REFRESH1", "R1", b'0', 0, 0.0));
+        let t = t + cfg.publish_interval_ns;
+        e.tick(t);
+        assert_eq!(e.counters().prior_refreshes, refreshes + 1);
+        assert_ne!(e.priors, Priors::default(), "the pool has data");
+        let first = e.sink().log.len() - before;
+        assert!(
+            (REPUBLISH_BUDGET as usize..=REPUBLISH_BUDGET as usize + 4).contains(&first),
+            "one chunk and the ack's rows with the refresh: {first}"
+        );
+        assert!(e.republish.is_some());
+        let mut now = t;
+        if finish_with_flush {
+            e.flush();
+        } else {
+            // Within the pacing interval: nothing more.
+            e.tick(now + REPUBLISH_EVERY_NS - 1);
+            assert_eq!(e.sink().log.len() - before, first);
+            let mut chunks = 1;
+            while e.republish.is_some() {
+                now += REPUBLISH_EVERY_NS;
+                let n0 = e.sink().log.len();
+                e.tick(now);
+                assert!(e.sink().log.len() - n0 <= REPUBLISH_BUDGET as usize);
+                chunks += 1;
+                assert!(chunks <= cells, "the republication never ends");
+            }
+            assert_eq!(chunks, cells.div_ceil(REPUBLISH_BUDGET as usize));
+        }
+        assert!(e.republish.is_none());
+        // Every cell went out with the new priors (the ack's rows maybe twice).
+        let mut seen: Vec<RowKey> = e.sink().log[before..].iter().map(|(k, _)| *k).collect();
+        assert!(seen.len() <= cells + 4);
+        seen.sort();
+        seen.dedup();
+        let mut all: Vec<RowKey> = (0..cells as u32).map(|id| e.stats.key(id)).collect();
+        all.sort();
+        assert_eq!(seen, all);
+        let (k, published) = e.sink().log.last().copied().unwrap();
+        let st = e.stamps(published.publish_ns);
+        let id = e.stats.find_id(k).unwrap();
+        assert!(published.bits_eq(&e.row_of(id, published.publish_ns, st)));
+    }
+}
+
 // ---------------------------------------------------------------- property tests
 
 #[derive(Debug, Clone)]
