@@ -895,22 +895,46 @@ impl<S: RowSink> Engine<S> {
                     self.counters.weight_changes += 1;
                     changed = true;
                 }
-                Command::PauseLp { .. } | Command::PauseLpNamed { .. } => changed = true,
+                // `pause` marked the LP's rows.
+                Command::PauseLp { .. } | Command::PauseLpNamed { .. } => {}
             }
             if let Some(a) = ack {
                 self.acks.push((a, outcome));
             }
         }
         if changed {
+            // New weights: every row's scores changed, and the acknowledgement promises every
+            // row under them (docs/control.md), so all go out in this pass: an operator's action,
+            // unlike the periodic priors refresh, which is paced.
             self.mark_all_dirty();
         }
     }
 
+    fn mark_all_dirty(&mut self) {
+        for id in 0..self.stats.len() as u32 {
+            let c = self.stats.head_mut(id);
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(id);
+            }
+        }
+    }
+
+    /// Pauses or resumes an LP; its rows (only) go out in this pass with the flag.
     fn pause(&mut self, lp: usize, paused: bool) -> Outcome {
         match self.paused.get_mut(lp) {
             Some(p) => {
                 *p = paused;
                 self.sink.set_lp_paused(lp as u16, paused);
+                for id in 0..self.stats.len() as u32 {
+                    if usize::from(self.stats.key(id).lp) == lp {
+                        let c = self.stats.head_mut(id);
+                        if !c.dirty {
+                            c.dirty = true;
+                            self.dirty.push(id);
+                        }
+                    }
+                }
                 Outcome::Applied
             }
             _ => Outcome::UnknownLp,
@@ -931,16 +955,6 @@ impl<S: RowSink> Engine<S> {
             // Every row shows the priors, but republishing tens of thousands of rows at once
             // would stall the hot thread for milliseconds: they go out in paced chunks.
             self.republish = Some(0);
-        }
-    }
-
-    fn mark_all_dirty(&mut self) {
-        for id in 0..self.stats.len() as u32 {
-            let c = self.stats.head_mut(id);
-            if !c.dirty {
-                c.dirty = true;
-                self.dirty.push(id);
-            }
         }
     }
 

@@ -2,7 +2,7 @@
 use super::synth::{LpTruth, OwnedEvent, SynthConfig, generate};
 use super::*;
 use crate::kpi::px;
-use crate::publish::{BitsEq, FLAG_HAS_DATA, FLAG_PRICE_UNAVAILABLE, MemorySink};
+use crate::publish::{BitsEq, FLAG_HAS_DATA, FLAG_PAUSED, FLAG_PRICE_UNAVAILABLE, MemorySink};
 use proptest::prelude::*;
 
 const MS: u64 = 1_000_000;
@@ -712,6 +712,54 @@ fn a_priors_change_republishes_every_row_in_paced_chunks() {
         let st = e.stamps(published.publish_ns);
         let id = e.stats.find_id(k).unwrap();
         assert!(published.bits_eq(&e.row_of(id, published.publish_ns, st)));
+    }
+}
+
+/// A pause republishes that LP's rows (all of them, in the pass that applies it, which then
+/// acknowledges) and no other; new weights republish every row in that pass.
+#[test]
+fn a_pause_republishes_its_lp_and_new_weights_every_row() {
+    let evs = synth(400, 12);
+    let cfg = EngineConfig {
+        stale_quote_ns: 0,
+        ..EngineConfig::default()
+    };
+    let mut e = run_stream(cfg, &evs);
+    let t = evs.last().unwrap().0 + SEC;
+    e.tick(t);
+    e.flush();
+    let cells = e.stats.len();
+    assert!(cells > 3 * REPUBLISH_BUDGET as usize);
+    let lp_a = e.lp_index("LP_A").unwrap();
+    let of_a = (0..cells as u32)
+        .filter(|&id| e.stats.key(id).lp == lp_a)
+        .count();
+    let before = e.sink().log.len();
+    let q = e.commands();
+    q.push(Command::PauseLp {
+        lp: lp_a,
+        paused: true,
+    })
+    .unwrap();
+    e.tick(t + 1);
+    let out = &e.sink().log[before..];
+    assert_eq!(out.len(), of_a);
+    assert!(
+        out.iter()
+            .all(|(k, r)| k.lp == lp_a && r.flags & FLAG_PAUSED != 0)
+    );
+    let before = e.sink().log.len();
+    q.push(Command::SetWeights {
+        profile: 0,
+        weights: [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+    })
+    .unwrap();
+    e.tick(t + 2);
+    assert_eq!(e.counters().weight_changes, 1);
+    assert_eq!(e.sink().log.len() - before, cells);
+    // Every row shows the new weights: HighFrequency is the fill-rate transform alone.
+    for (_, r) in &e.sink().log[before..] {
+        close(r.scores[0].into(), 100.0 * f64::from(r.fill_rate), 1e-3);
     }
 }
 
