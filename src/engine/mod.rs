@@ -284,12 +284,6 @@ pub const REPUBLISH_BUDGET: u32 = 32;
 /// 2 % of one core, instead of one stall of about 12 ms.
 pub const REPUBLISH_EVERY_NS: u64 = 500_000;
 
-/// The bit of sums line `ix / 4` (four `[fast, slow]` pairs per 64-byte line) in a `lines` mask.
-#[inline(always)]
-const fn line_of(i: usize) -> u16 {
-    1 << (i / 4)
-}
-
 /// Index of an oddity in [`Counters::oddities`].
 pub fn oddity_index(o: Oddity) -> usize {
     match o {
@@ -973,28 +967,23 @@ impl<S: RowSink> Engine<S> {
     }
 
     /// Applies `f` to every cell an observation of `(lp, sym, bucket)` feeds, then marks them dirty.
-    /// `lines`: see [`Engine::each_cell_marking`].
     #[inline]
     fn each_cell(
         &mut self,
         now: u64,
         (lp, sym, bucket): (u16, u32, u8),
-        lines: u16,
         f: impl FnMut(&mut crate::kpi::CellMut<'_>),
     ) {
-        self.each_cell_marking(now, (lp, sym, bucket), lines, true, f);
+        self.each_cell_marking(now, (lp, sym, bucket), true, f);
     }
 
     /// As [`Engine::each_cell`]; `dirty == false` for changes no row field shows (markouts at
     /// horizons other than the score horizon): they wait for the rows' next publication.
-    /// `lines`: the sums lines `f` touches (bit `l` = line `l`, see [`crate::kpi::ix`]), asked
-    /// for in every cell before the first is updated, so that the cells' misses overlap.
     #[inline]
     fn each_cell_marking(
         &mut self,
         now: u64,
         (lp, sym, bucket): (u16, u32, u8),
-        lines: u16,
         dirty: bool,
         mut f: impl FnMut(&mut crate::kpi::CellMut<'_>),
     ) {
@@ -1004,9 +993,6 @@ impl<S: RowSink> Engine<S> {
         let s = (sym < self.stats.max_symbols).then_some(sym);
         let b = (bucket != NO_BUCKET).then_some(bucket);
         let (ids, n) = self.stats.fan_out(lp, s, b);
-        for &id in &ids[..n] {
-            self.stats.prefetch_cell(id, lines);
-        }
         for &id in &ids[..n] {
             f(&mut self.stats.cell_mut(id));
         }
@@ -1198,7 +1184,7 @@ impl<S: RowSink> Engine<S> {
         }
         let o = *self.orders.get(slot);
         let st = self.stamps_mut(now);
-        self.each_cell(now, (o.lp, o.sym, o.bucket), line_of(ix::CXL_REQ), |c| {
+        self.each_cell(now, (o.lp, o.sym, o.bucket), |c| {
             let w = c.prepare_weights(st);
             c.add_w(ix::CXL_REQ, w, 1.0);
         });
@@ -1226,7 +1212,7 @@ impl<S: RowSink> Engine<S> {
         }
         let o = *self.orders.get(slot);
         let st = self.stamps_mut(now);
-        self.each_cell(now, (o.lp, o.sym, o.bucket), line_of(ix::CXL_REJ), |c| {
+        self.each_cell(now, (o.lp, o.sym, o.bucket), |c| {
             let w = c.prepare_weights(st);
             c.add_w(ix::CXL_REJ, w, 1.0);
         });
@@ -1362,7 +1348,7 @@ impl<S: RowSink> Engine<S> {
         } else {
             0.0
         };
-        self.each_cell(now, (o.lp, o.sym, o.bucket), line_of(ix::ORDERS), |c| {
+        self.each_cell(now, (o.lp, o.sym, o.bucket), |c| {
             let w = c.prepare_weights(st);
             c.add_w(ix::ORDERS, w, 1.0);
             c.add_w(ix::REJECTS, w, rejected);
@@ -1426,7 +1412,7 @@ impl<S: RowSink> Engine<S> {
             self.orders.get_mut(slot).t_ack = now.max(1);
             let lat = now.saturating_sub(o.t_a);
             let st = self.stamps_mut(now);
-            self.each_cell(now, (o.lp, o.sym, o.bucket), line_of(ix::ACK_N), |c| {
+            self.each_cell(now, (o.lp, o.sym, o.bucket), |c| {
                 let w = c.prepare_weights(st);
                 c.add_latency_w(false, lat, w);
             });
@@ -1443,7 +1429,7 @@ impl<S: RowSink> Engine<S> {
             self.orders.get_mut(slot).t_first_fill = now.max(1);
             let lat = now.saturating_sub(o.t_a);
             let st = self.stamps_mut(now);
-            self.each_cell(now, (o.lp, o.sym, o.bucket), line_of(ix::FLAT_N), |c| {
+            self.each_cell(now, (o.lp, o.sym, o.bucket), |c| {
                 let w = c.prepare_weights(st);
                 c.add_latency_w(true, lat, w);
             });
@@ -1471,7 +1457,7 @@ impl<S: RowSink> Engine<S> {
         // A fill after the order was counted (fill after cancel): add it to the filled shares.
         if late {
             let st = self.stamps_mut(o.t_a);
-            self.each_cell(now, (o.lp, o.sym, o.bucket), line_of(ix::QTY_FILLED), |c| {
+            self.each_cell(now, (o.lp, o.sym, o.bucket), |c| {
                 let w = c.prepare_weights(st);
                 c.add_w(ix::QTY_FILLED, w, m.last_qty as f64);
             });
@@ -1499,43 +1485,38 @@ impl<S: RowSink> Engine<S> {
         } else {
             None
         };
-        self.each_cell(
-            now,
-            (r.lp, r.sym, r.bucket),
-            line_of(ix::FILLS) | line_of(ix::ES) | line_of(ix::PI_NEG) | line_of(ix::TTE + tte),
-            |c| {
-                let w = c.prepare_weights(st);
-                c.add_w(ix::FILLS, w, sign);
-                c.add_w(ix::TTE + tte, w, sign * x);
-                if sign > 0.0 {
-                    c.head.n_fills += 1;
-                } else {
-                    c.head.n_fills = c.head.n_fills.saturating_sub(1);
+        self.each_cell(now, (r.lp, r.sym, r.bucket), |c| {
+            let w = c.prepare_weights(st);
+            c.add_w(ix::FILLS, w, sign);
+            c.add_w(ix::TTE + tte, w, sign * x);
+            if sign > 0.0 {
+                c.head.n_fills += 1;
+            } else {
+                c.head.n_fills = c.head.n_fills.saturating_sub(1);
+            }
+            match price {
+                Some((pi, es, qs, rel)) => {
+                    c.add_w(ix::PX_N, w, sign);
+                    c.add_w(ix::PX_QTY, w, sign * x);
+                    c.add_w(ix::PI, w, sign * x * pi);
+                    c.add_w(ix::ES, w, sign * x * es);
+                    c.add_w(ix::QS, w, sign * x * qs);
+                    let i = match rel {
+                        QuoteRelation::Improved => ix::PI_POS,
+                        QuoteRelation::AtQuote => ix::PI_ZERO,
+                        QuoteRelation::Outside => ix::PI_NEG,
+                    };
+                    c.add_w(i, w, sign * x);
                 }
-                match price {
-                    Some((pi, es, qs, rel)) => {
-                        c.add_w(ix::PX_N, w, sign);
-                        c.add_w(ix::PX_QTY, w, sign * x);
-                        c.add_w(ix::PI, w, sign * x * pi);
-                        c.add_w(ix::ES, w, sign * x * es);
-                        c.add_w(ix::QS, w, sign * x * qs);
-                        let i = match rel {
-                            QuoteRelation::Improved => ix::PI_POS,
-                            QuoteRelation::AtQuote => ix::PI_ZERO,
-                            QuoteRelation::Outside => ix::PI_NEG,
-                        };
-                        c.add_w(i, w, sign * x);
-                    }
-                    None => {
-                        if sign > 0.0 {
-                            c.head.n_price_skipped += 1;
-                        } else {
-                            c.head.n_price_skipped = c.head.n_price_skipped.saturating_sub(1);
-                        }
+                None => {
+                    if sign > 0.0 {
+                        c.head.n_price_skipped += 1;
+                    } else {
+                        c.head.n_price_skipped = c.head.n_price_skipped.saturating_sub(1);
                     }
                 }
-            },
-        );
+            }
+        });
     }
 
     /// Adds or reverses horizon `h` of a fill (weighted at its fill time).
@@ -1553,7 +1534,7 @@ impl<S: RowSink> Engine<S> {
         let rs = a.realized_spread_bps(r.px, later);
         let q = ix::MO + 4 * h;
         let shown = h == self.est.score_horizon;
-        self.each_cell_marking(now, (r.lp, r.sym, r.bucket), line_of(q), shown, |c| {
+        self.each_cell_marking(now, (r.lp, r.sym, r.bucket), shown, |c| {
             let w = c.prepare_weights(st);
             c.add_w(q, w, sign * x);
             c.add_w(q + 1, w, sign * x * mo);
@@ -1631,15 +1612,10 @@ impl<S: RowSink> Engine<S> {
         if counted {
             let st = self.stamps_mut(old.t_a);
             let delta = new_qty as f64 - old.qty as f64;
-            self.each_cell(
-                now,
-                (old.lp, old.sym, old.bucket),
-                line_of(ix::QTY_FILLED),
-                |c| {
-                    let w = c.prepare_weights(st);
-                    c.add_w(ix::QTY_FILLED, w, delta);
-                },
-            );
+            self.each_cell(now, (old.lp, old.sym, old.bucket), |c| {
+                let w = c.prepare_weights(st);
+                c.add_w(ix::QTY_FILLED, w, delta);
+            });
         }
         if bust {
             self.marks.get_mut(fslot).busted = true;

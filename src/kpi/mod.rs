@@ -317,22 +317,6 @@ impl Stats {
             crate::prefetch::line(sums.wrapping_add(64 * line));
         }
     }
-    /// Asks for the lines an update of cell `id` touches: its header and the sums lines of
-    /// `lines` (bit `l` = line `l`). A hint; an unknown id is ignored.
-    #[inline]
-    pub fn prefetch_cell(&self, id: u32, lines: u16) {
-        let i = id as usize;
-        if i >= self.heads.len() {
-            return;
-        }
-        crate::prefetch::line(&self.heads[i]);
-        let sums = self.sums.bytes()[i * SUMS_BYTES..].as_ptr();
-        let mut m = lines;
-        while m != 0 {
-            crate::prefetch::line(sums.wrapping_add(64 * m.trailing_zeros() as usize));
-            m &= m - 1;
-        }
-    }
     /// Asks for the histogram lines a row's quantiles scan (the used range of both lanes; reads
     /// the header, so call it a step after [`Stats::prefetch_row`]).
     #[inline]
