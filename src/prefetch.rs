@@ -1,8 +1,7 @@
-//! Cache prefetch hints. The engine knows which statistics cells and scoreboard rows its next
-//! steps read long before it reads them (the rows of a publication pass, the cells an event fans
-//! out to); asking for their lines early overlaps the cache misses with the work in between
-//! instead of stalling on each in turn. A hint never changes a result.
-#![allow(unsafe_code)]
+//! Cache prefetch hints. A publication pass knows which statistics cells and scoreboard rows it
+//! reads next long before it reads them; asking for their lines early overlaps the cache misses
+//! with the work in between instead of stalling on each in turn. A hint never changes a result. (`unsafe` is allowed for
+//! this module in `lib.rs`.)
 
 /// Asks for the cache line holding `p` in every cache level.
 #[inline(always)]

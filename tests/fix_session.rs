@@ -371,6 +371,73 @@ fn types(v: &[Sent]) -> Vec<&str> {
     v.iter().map(Sent::mt).collect()
 }
 
+// ---- sequence store failure --------------------------------------------------------------------
+
+/// A store write that fails (a full disk, an I/O error) disconnects the session before the
+/// message is handed on (its MsgSeqNum was not persisted, so handing it on could lose or repeat
+/// it after a restart); while the store still fails, a new connection is not logged on; once it
+/// can be written again, the session logs on and expects the message that failed, which the
+/// counterparty's resend then delivers exactly once.
+#[test]
+fn a_store_write_failure_disconnects_before_handing_on_and_recovers() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let st = settings(&tmp_dir("store_fault"));
+    let fault = Arc::new(AtomicBool::new(false));
+    let mut store = SeqStore::open(&st.store_dir, &SessionKey::from_settings(&st)).unwrap();
+    store.inject_write_faults(Arc::clone(&fault));
+    let mut r = Rig {
+        s: Session::new(&st, Role::Acceptor, store),
+        out: Outbox::new(),
+        delivered: Vec::new(),
+    };
+    let mut p = Peer::new();
+    r.s.on_connected(now(0), &mut r.out);
+    assert_eq!(r.recv(&p.logon(now(0)), now(0)), Verdict::Continue);
+    assert_eq!(types(&r.sent()), ["A"]);
+    assert_eq!(r.recv(&p.app(now(1)), now(1)), Verdict::Continue);
+    assert_eq!(r.delivered, [2]);
+    fault.store(true, Ordering::Relaxed);
+    let v = r.recv(&p.app(now(2)), now(2));
+    assert_eq!(v, Verdict::Disconnect(DisconnectReason::StoreFailed));
+    assert_eq!(
+        r.delivered,
+        [2],
+        "a message whose MsgSeqNum was not persisted is not handed on"
+    );
+    r.s.on_disconnected(now(2));
+    // Still failing: the next connection gets no Logon answer, and is closed.
+    r.s.on_connected(now(3), &mut r.out);
+    let mut p2 = Peer::new();
+    p2.seq = 4;
+    let _ = r.recv(&p2.logon(now(3)), now(3));
+    assert!(
+        types(&r.sent()).iter().all(|t| *t != "A"),
+        "logged on with a failing store"
+    );
+    assert_eq!(
+        r.s.on_timer(now(4), &mut r.out),
+        Verdict::Disconnect(DisconnectReason::StoreFailed)
+    );
+    r.s.on_disconnected(now(4));
+    // Repaired: log on; message 3 (never handed on) is asked for again and delivered once.
+    fault.store(false, Ordering::Relaxed);
+    r.s.on_connected(now(5), &mut r.out);
+    let mut p3 = Peer::new();
+    p3.seq = 5;
+    assert_eq!(r.recv(&p3.logon(now(5)), now(5)), Verdict::Continue);
+    let sent = r.sent();
+    assert_eq!(sent[0].mt(), "A");
+    let rr: Vec<&Sent> = sent.iter().filter(|m| m.mt() == "2").collect();
+    assert_eq!(rr.len(), 1, "one ResendRequest: {:?}", types(&sent));
+    assert_eq!(rr[0].get(7), Some("3"));
+    for seq in 3..5 {
+        let _ = r.recv(&p3.resend_app(now(6), seq), now(6));
+    }
+    assert_eq!(r.delivered, [2, 3, 4]);
+    assert_eq!(r.s.next_in(), 6);
+}
+
 // ---- logon -----------------------------------------------------------------------------------
 
 #[test]

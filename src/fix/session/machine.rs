@@ -412,7 +412,8 @@ pub struct Session {
     next_in: u64,
     next_out: u64,
     state: SessionState,
-    parser: Parser,
+    /// Always `Some` between calls (taken out during [`Session::on_frame`]).
+    parser: Option<Parser>,
     encoder: Encoder,
     counters: SessionCounters,
     /// Negotiated HeartBtInt in ns (0: no heartbeats).
@@ -465,7 +466,7 @@ impl Session {
             next_in,
             next_out,
             state: SessionState::Disconnected,
-            parser: Parser::new(FramerConfig::default()),
+            parser: Some(Parser::new(FramerConfig::default())),
             encoder: Encoder::new(),
             counters: SessionCounters::default(),
             hb_ns: u64::from(settings.heartbeat_s) * NS_PER_S,
@@ -608,13 +609,16 @@ impl Session {
         self.last_recv = now.mono_ns;
         self.test_req_sent = None;
         // The parser moves out for the call so the parsed message can be held while `self`
-        // changes (moving a Parser allocates nothing).
-        let mut parser = std::mem::take(&mut self.parser);
+        // changes (`Option::take` moves it without building a replacement: nothing allocated).
+        let mut parser = self
+            .parser
+            .take()
+            .unwrap_or_else(|| Parser::new(FramerConfig::default()));
         let mut v = self.handle(&mut parser, frame, false, now, out, deliver);
         if v == Verdict::Continue && !self.queue.is_empty() {
             v = self.release_queue(&mut parser, now, out, deliver);
         }
-        self.parser = parser;
+        self.parser = Some(parser);
         self.finish(v)
     }
 
@@ -798,8 +802,18 @@ impl Session {
 
     /// Consumes `seq` (in sequence): persists `next_in = seq + 1`.
     fn consume(&mut self, seq: u64) -> Result<(), DisconnectReason> {
-        self.next_in = seq.saturating_add(1);
+        self.advance_in(seq.saturating_add(1))
+    }
+
+    /// Moves `next_in` to `to` and persists it. When the store cannot be written, `next_in`
+    /// stays where it was (what was not persisted was not consumed: the counterparty sends it
+    /// again after the next Logon, which is allowed only once the store can be written) and the
+    /// session is closed.
+    fn advance_in(&mut self, to: u64) -> Result<(), DisconnectReason> {
+        let before = self.next_in;
+        self.next_in = to;
         if let Err(e) = self.persist() {
+            self.next_in = before;
             self.store_failed(&e);
             return Err(DisconnectReason::StoreFailed);
         }
@@ -1240,10 +1254,8 @@ impl Session {
         let new = sr.new_seq_no;
         if new > self.next_in {
             tracing::info!(session = %self.key, from = self.next_in, to = new, "SequenceReset-Reset");
-            self.next_in = new;
-            if let Err(e) = self.persist() {
-                self.store_failed(&e);
-                return Verdict::Disconnect(DisconnectReason::StoreFailed);
+            if let Err(r) = self.advance_in(new) {
+                return Verdict::Disconnect(r);
             }
             self.after_advance();
             Verdict::Continue
@@ -1488,10 +1500,8 @@ impl Session {
             return self.consume_if_next(seq);
         }
         self.counters.gap_fills_received += 1;
-        self.next_in = sr.new_seq_no;
-        if let Err(e) = self.persist() {
-            self.store_failed(&e);
-            return Verdict::Disconnect(DisconnectReason::StoreFailed);
+        if let Err(r) = self.advance_in(sr.new_seq_no) {
+            return Verdict::Disconnect(r);
         }
         self.after_advance();
         Verdict::Continue

@@ -16,6 +16,8 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::SessionKey;
 
@@ -144,6 +146,8 @@ pub struct SeqStore {
     path: PathBuf,
     rec: Record,
     opts: StoreOptions,
+    /// While set, every write fails ([`SeqStore::inject_write_faults`]).
+    fault: Option<Arc<AtomicBool>>,
 }
 
 impl SeqStore {
@@ -225,6 +229,7 @@ impl SeqStore {
             path,
             rec,
             opts,
+            fault: None,
         })
     }
 
@@ -240,6 +245,7 @@ impl SeqStore {
                 period_start_ns: 0,
             },
             opts: StoreOptions::default(),
+            fault: None,
         }
     }
 
@@ -282,7 +288,28 @@ impl SeqStore {
         })
     }
 
+    /// Makes every later write fail, as a full disk would, while `fault` is set: the failure path
+    /// of a session (disconnect, hand nothing on, log on again only once the store can be
+    /// written) is tested with it, since a real I/O error cannot be produced on demand.
+    #[doc(hidden)]
+    pub fn inject_write_faults(&mut self, fault: Arc<AtomicBool>) {
+        self.fault = Some(fault);
+    }
+
     fn write(&mut self, mut rec: Record) -> Result<(), StoreError> {
+        // Relaxed: a test switch; no other memory is published through it.
+        if self
+            .fault
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+        {
+            return Err(StoreError::Io {
+                path: self.path.clone(),
+                op: "write",
+                kind: io::ErrorKind::StorageFull,
+                message: "injected write fault".into(),
+            });
+        }
         rec.generation = self.rec.generation.wrapping_add(1);
         if let Some(file) = &self.file {
             // Slot by generation parity: never the slot holding the current record.
