@@ -2,7 +2,8 @@
 
 use lpscore::fix::ParseErrorKind as K;
 use lpscore::fix::num::{
-    days_from_civil, parse_fixed8, parse_fixed8_in, parse_time_of_day, parse_timestamp, parse_u64,
+    days_from_civil, parse_fixed8, parse_fixed8_in, parse_time_of_day, parse_timestamp,
+    parse_timestamp_in, parse_u64, parse_u64_in,
 };
 use proptest::prelude::*;
 
@@ -143,6 +144,40 @@ proptest! {
     #[test]
     fn timestamps_reject_noise(v in "[0-9:.-]{15,28}") {
         prop_assert_eq!(parse_timestamp(v.as_bytes()).ok(), naive_ts(&v), "{}", v);
+    }
+
+    /// The in-message conversions (word loads around the value) agree with the slice ones
+    /// whatever bytes surround the value (high bytes too: SWAR carries).
+    #[test]
+    fn conversions_in_a_message_agree(
+        prefix in prop::collection::vec(prop_oneof![any::<u8>(), Just(0xFFu8), Just(b'9')], 0..10),
+        y in 1965u32..2270, m in 0u32..14, d in 0u32..33, h in 0u32..25, mi in 0u32..61, s in 0u32..61,
+        frac in prop_oneof![Just(String::new()), "\\.[0-9]{3}", "\\.[0-9]{6}", "\\.[0-9]{9}", "\\.[0-9]{1,10}", "[:.x0-9]{0,3}"],
+        num in "-?[0-9.]{0,10}|[0-9.]{1,8}|[0-9]{1,20}|[0-9.]{9,17}|[0-9]{1,11}\\.[0-9]{1,9}",
+        noise in prop::option::of((0usize..28, any::<u8>())),
+        suffix in prop::collection::vec(any::<u8>(), 0..3),
+    ) {
+        let mut ts = format!("{y:04}{m:02}{d:02}-{h:02}:{mi:02}:{s:02}{frac}").into_bytes();
+        let mut num = num.into_bytes();
+        if let Some((i, b)) = noise {
+            if let Some(c) = ts.get_mut(i) {
+                *c = b;
+            }
+            if let Some(c) = num.get_mut(i) {
+                *c = b;
+            }
+        }
+        for v in [&ts, &num] {
+            let mut buf = prefix.clone();
+            buf.extend_from_slice(v);
+            buf.extend_from_slice(&suffix);
+            let (start, end) = (prefix.len(), prefix.len() + v.len());
+            prop_assert_eq!(parse_timestamp_in(&buf, start, end), parse_timestamp(v), "{:?}", buf);
+            prop_assert_eq!(parse_fixed8_in(&buf, start, end), parse_fixed8(v), "{:?}", buf);
+            prop_assert_eq!(parse_u64_in(&buf, start, end), parse_u64(v), "{:?}", buf);
+        }
+        let want = std::str::from_utf8(&ts).ok().and_then(naive_ts);
+        prop_assert_eq!(parse_timestamp(&ts).ok(), want);
     }
 
     #[test]

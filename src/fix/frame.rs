@@ -131,6 +131,13 @@ const MAX_LEN_DIGITS: usize = 10;
 #[inline]
 pub(crate) fn check_frame(d: &[u8], cfg: &FramerConfig) -> Step {
     use FrameErrorKind as K;
+    // Fast path: the common header prefix in one comparison (it starts with no whitespace and
+    // with `8=FIX`, so the checks below would pass).
+    if let Some(h) = d.first_chunk::<12>() {
+        if h == b"8=FIX.4.4\x019=" {
+            return check_rest(d, cfg, BeginString::Fix44, 10);
+        }
+    }
     let delim = cfg.delimiter;
     if delim.pipe() {
         let ws = d
@@ -148,12 +155,6 @@ pub(crate) fn check_frame(d: &[u8], cfg: &FramerConfig) -> Step {
     }
     if d.len() < 5 {
         return Step::NeedMore(5);
-    }
-    // Fast path: the common header prefix in one comparison.
-    if let Some(h) = d.first_chunk::<12>() {
-        if h == b"8=FIX.4.4\x019=" {
-            return check_rest(d, cfg, BeginString::Fix44, 10);
-        }
     }
     // BeginString: decided as soon as a byte rules every candidate out.
     let avail = &d[2..];
@@ -198,6 +199,22 @@ fn check_rest(d: &[u8], cfg: &FramerConfig, begin: BeginString, p: usize) -> Ste
     let delim = cfg.delimiter;
     let mut i = p + 2;
     let mut body_len: u64 = 0;
+    // Fast path: 1 to 7 digits and a delimiter, in one 8-byte SWAR step. The same answer as the
+    // loop below: every prefix of the digits is at most their value, so the value exceeds the
+    // maximum exactly when the loop would stop on a prefix that does.
+    if let Some(w) = d.get(i..).and_then(|r| r.first_chunk::<8>()) {
+        use super::message::{ZEROS, combine8, non_digits};
+        let x = u64::from_le_bytes(*w);
+        let n = non_digits(x).trailing_zeros() / 8; // digits before the first non-digit
+        if (1..8).contains(&n) && delim.is(w[n as usize]) {
+            let digits = x << (8 * (8 - n));
+            body_len = combine8(digits - (ZEROS & (!0u64 << (8 * (8 - n)))));
+            if body_len > u64::from(cfg.max_body_len) {
+                return Step::Error(K::BodyLengthTooLarge);
+            }
+            i += n as usize;
+        }
+    }
     loop {
         let Some(&b) = d.get(i) else {
             return Step::NeedMore(i + 1);
@@ -240,6 +257,34 @@ fn check_rest(d: &[u8], cfg: &FramerConfig, begin: BeginString, p: usize) -> Ste
     let total = trailer_start + 7;
     if d.len() < total {
         return Step::NeedMore(total);
+    }
+    // Fast path: `<SOH>10=ddd<SOH>` as one 8-byte word (anything else: the checks below).
+    if let Some(w) = d
+        .get(trailer_start - 1..total)
+        .and_then(|r| r.first_chunk::<8>())
+    {
+        use super::message::{ZEROS, non_digits};
+        const FIXED: u64 = 0xFF00_0000_FFFF_FFFF; // SOH, `10=`, the 3 digits, SOH
+        const WANT: u64 = u64::from_le_bytes(*b"\x0110=\0\0\0\x01");
+        let x = u64::from_le_bytes(*w);
+        if x & FIXED == WANT && non_digits(x) & !FIXED == 0 {
+            // Byte i + 4: digit i.
+            let c = (x >> 32).wrapping_sub(ZEROS & 0xFF_FFFF);
+            let declared = (c & 0xFF) * 100 + ((c >> 8) & 0xFF) * 10 + ((c >> 16) & 0xFF);
+            let computed = scan::checksum(&d[..trailer_start], delim.pipe());
+            if declared != u64::from(computed) {
+                return Step::Error(K::CheckSumMismatch {
+                    declared: declared as u16,
+                    computed,
+                });
+            }
+            return Step::Complete(Layout {
+                len: total,
+                begin,
+                body_start,
+                trailer_start,
+            });
+        }
     }
     if !delim.is(d[trailer_start - 1]) || &d[trailer_start..trailer_start + 3] != b"10=" {
         return Step::Error(K::BodyLengthMismatch);

@@ -4,6 +4,7 @@ use super::error::{ParseError, ParseErrorKind};
 use super::frame::{BeginString, Delimiter, Frame, FramerConfig, frame_one};
 use super::num;
 use super::scan::{self, BlockMask};
+use super::views::{self, Plan};
 
 /// One field of a message: its tag and the byte range of its value in the message.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -46,19 +47,19 @@ fn err(kind: ParseErrorKind, tag: u32, at: usize) -> ParseError {
 }
 
 const HI: u64 = 0xF0F0_F0F0_F0F0_F0F0;
-const ZEROS: u64 = 0x3030_3030_3030_3030;
+pub(crate) const ZEROS: u64 = 0x3030_3030_3030_3030;
 const SIXES: u64 = 0x0606_0606_0606_0606;
 
 /// Bytes of `x` that are not ASCII digits have (some of) their high nibble set in the result.
 /// Exact for the lowest non-digit byte (a carry can only disturb bytes above it).
 #[inline(always)]
-const fn non_digits(x: u64) -> u64 {
+pub(crate) const fn non_digits(x: u64) -> u64 {
     ((x & HI) ^ ZEROS) | ((x.wrapping_add(SIXES) & HI) ^ ZEROS)
 }
 
 /// Combines 8 digit values (one per byte, first digit in the lowest byte) into their number.
 #[inline(always)]
-const fn combine8(d: u64) -> u64 {
+pub(crate) const fn combine8(d: u64) -> u64 {
     let d = (d.wrapping_mul(10).wrapping_add(d >> 8)) & 0x00FF_00FF_00FF_00FF;
     let d = (d.wrapping_mul(100).wrapping_add(d >> 16)) & 0x0000_FFFF_0000_FFFF;
     (d.wrapping_mul(10_000).wrapping_add(d >> 32)) & 0xFFFF_FFFF
@@ -83,20 +84,6 @@ pub(crate) const fn swar_digit_values(x: u64) -> Option<u64> {
         None
     } else {
         Some(x - ZEROS)
-    }
-}
-
-/// Block loader for the delimiter masks of `b`, 64 bytes at a time.
-#[inline(always)]
-fn block_mask<M: BlockMask>(m: M, b: &[u8], base: usize, pipe: bool) -> u64 {
-    match b.get(base..).and_then(|r| r.first_chunk::<64>()) {
-        Some(blk) => m.masks(blk, pipe),
-        None => {
-            let mut tmp = [0u8; 64];
-            let rest = b.get(base..).unwrap_or(&[]);
-            tmp[..rest.len()].copy_from_slice(rest);
-            m.masks(&tmp, pipe)
-        }
     }
 }
 
@@ -136,42 +123,229 @@ fn parse_tag(bytes: &[u8], p: usize, end: usize) -> Option<(u32, usize)> {
     }
 }
 
-/// What the tag of the field at one position of the last message looked like: its digits and
-/// `=` (the low `len + 1` bytes of `key`, `mask` selecting them) and its number. Messages of one
-/// counterparty repeat their layout, so the next message's tag at that position is nearly always
-/// recognised with one 8-byte compare instead of a digit scan and conversion; any other bytes
-/// fall back to the full check (and replace the hint).
+/// What the tag of the field at one position of the last message of a MsgType looked like: its
+/// digits and `=` (the low `skip` bytes of `key`, `mask` selecting them) and its number.
+/// Messages of one type from one counterparty repeat their layout, so the next message's tag at
+/// that position is nearly always recognised with one 8-byte compare instead of a digit scan and
+/// conversion. Only plain tags are remembered (never 8, 9, 10, 35 nor a length field, which need
+/// more checks), so a hit needs no other check than a non-empty value; anything else takes the
+/// full path (and replaces the hint).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TagHint {
     mask: u64,
     key: u64,
     tag: u32,
-    len: u16,
-    /// Neither 8, 9, 10, 35 nor a length field: no duplicate or data-length check needed.
-    plain: bool,
+    /// Digits and `=`: the value starts this many bytes after the tag.
+    skip: u32,
 }
 
-impl Default for TagHint {
+impl TagHint {
     /// Matches nothing (`x & 0 != 1`).
+    const NONE: Self = Self {
+        mask: 0,
+        key: 1,
+        tag: 0,
+        skip: 0,
+    };
+}
+
+/// Body field positions after 35 that have a hint (further fields always take the full path).
+const HINT_POSITIONS: usize = 40;
+/// Hint sets: one per common one-character MsgType, set 0 shared by all the others.
+const HINT_SETS: usize = 16;
+
+/// The hint set of each one-character MsgType (7-bit): 1..=15 for the application and session
+/// messages the appliance reads, 0 for the others.
+static HINT_SET_OF: [u8; 128] = {
+    let types = b"01234589ADFGWXj";
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < types.len() {
+        t[types[i] as usize] = (i + 1) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// The tag layout hints of one MsgType (see [`TagHint`]), and the positions of its typed view's
+/// fields for the layout they describe.
+#[derive(Clone, Debug)]
+struct HintSet {
+    hints: [TagHint; HINT_POSITIONS],
+    /// Incremented whenever a hint of this set is written (the layout may have changed); 64
+    /// bits, so it never wraps around to a plan's generation.
+    generation: u64,
+    /// Plans of layouts of this generation, by field count modulo [`PLANS`] (a layout and its
+    /// prefixes are all recognised from the same hints: e.g. execution reports with and without
+    /// the fill fields at the end).
+    plans: [PlanSlot; PLANS],
+}
+
+/// Plans kept per MsgType.
+const PLANS: usize = 4;
+
+/// A typed view plan (see [`views::plan`]) for the layout of hint generation `generation` with
+/// `fields` fields in all; `plan: None`: that layout has none.
+#[derive(Clone, Debug)]
+struct PlanSlot {
+    generation: u64,
+    fields: u32,
+    plan: Option<Plan>,
+}
+
+impl HintSet {
+    const NONE: Self = Self {
+        hints: [TagHint::NONE; HINT_POSITIONS],
+        generation: 0,
+        plans: [const {
+            PlanSlot {
+                generation: u64::MAX,
+                fields: 0,
+                plan: None,
+            }
+        }; PLANS],
+    };
+}
+
+/// The tag layout hints of a parser, one set per MsgType: a stream that mixes message types
+/// (executions, orders, market data, cancels, ...) keeps each type's layout instead of
+/// overwriting one type's with the next's. Only a fast path: results never depend on them.
+#[derive(Clone, Debug)]
+pub(crate) struct TagHints {
+    sets: Box<[HintSet; HINT_SETS]>,
+    /// The set of the last message indexed, and whether every tag after its 35 was recognised
+    /// from a hint (so its tags are exactly the set's hint tags).
+    last_set: usize,
+    last_all_hinted: bool,
+}
+
+impl Default for TagHints {
     fn default() -> Self {
         Self {
-            mask: 0,
-            key: 1,
-            tag: 0,
-            len: 0,
-            plain: false,
+            sets: Box::new([const { HintSet::NONE }; HINT_SETS]),
+            last_set: 0,
+            last_all_hinted: false,
         }
     }
 }
 
-/// Hints for the first fields of a body (further fields always take the full check).
-pub(crate) type TagHints = [TagHint; 32];
+impl TagHints {
+    /// The set of the message whose body (`35=` then the MsgType) starts at `start`: chosen by
+    /// a one-character MsgType (set 0 for longer ones and anything unexpected).
+    #[inline(always)]
+    fn set_index(bytes: &[u8], start: usize, delim: Delimiter) -> usize {
+        let k = match bytes.get(start + 3..start + 5) {
+            Some(&[c, t]) if delim.is(t) => HINT_SET_OF.get(usize::from(c)).copied().unwrap_or(0),
+            _ => 0,
+        };
+        usize::from(k) % HINT_SETS
+    }
 
-/// Indexes the fields of `bytes[start..end]` into `out`. `bytes[end - 1]` must be a delimiter
-/// (the framer checked it; otherwise this returns an error, never panics). Field ends come from
-/// the delimiter bit masks of 64-byte blocks (bit iteration); tags are converted with SWAR;
-/// values of data fields are skipped by length. `hints` remembers each position's tag bytes (see
-/// [`TagHint`]): the same tags and errors as without them.
+    /// The typed view plan for the message just indexed (`fields`, 8 through 10), when every
+    /// tag came from the hints: computed once per layout (a layout is a hint generation).
+    #[inline(always)]
+    fn plan(&mut self, fields: &[Field], msg_type: &[u8]) -> Option<&Plan> {
+        if !self.last_all_hinted || self.last_set == 0 {
+            return None;
+        }
+        let set = &mut self.sets[self.last_set % HINT_SETS];
+        let n = fields.len() as u32;
+        let slot = &mut set.plans[n as usize % PLANS];
+        if slot.generation != set.generation || slot.fields != n {
+            *slot = PlanSlot {
+                generation: set.generation,
+                fields: n,
+                plan: views::plan(msg_type, fields),
+            };
+        }
+        slot.plan.as_ref()
+    }
+}
+
+/// The 8 bytes at `p`, if there are 8.
+#[inline(always)]
+fn word_at(bytes: &[u8], p: usize) -> Option<u64> {
+    bytes
+        .get(p..)
+        .and_then(|r| r.first_chunk::<8>())
+        .map(|w| u64::from_le_bytes(*w))
+}
+
+/// Iterates the delimiter positions of `bytes`, one 64-byte block mask at a time.
+#[derive(Clone, Copy)]
+struct Delims<M> {
+    m: M,
+    /// Offset of the current block.
+    base: usize,
+    /// Delimiters of the current block not consumed yet.
+    bits: u64,
+}
+
+impl<M: BlockMask> Delims<M> {
+    /// Delimiters at or after `from`.
+    #[inline(always)]
+    fn at<const PIPE: bool>(m: M, bytes: &[u8], from: usize) -> Self {
+        let base = from & !63;
+        let bits = block_mask::<M, PIPE>(m, bytes, base) & (!0u64 << (from - base));
+        Self { m, base, bits }
+    }
+
+    /// The next delimiter, if one is before `end`.
+    #[inline(always)]
+    fn next<const PIPE: bool>(&mut self, bytes: &[u8], end: usize) -> Option<usize> {
+        while self.bits == 0 {
+            self.base += 64;
+            if self.base >= end {
+                return None;
+            }
+            self.bits = block_mask::<M, PIPE>(self.m, bytes, self.base);
+        }
+        let d = self.base + self.bits.trailing_zeros() as usize;
+        self.bits &= self.bits - 1;
+        Some(d)
+    }
+}
+
+/// Delimiter mask of the 64 bytes at `base`; bytes past the end of `b` count as none. The last,
+/// partial block of `b` is the mask of the last 64 bytes of `b`, shifted (no copy).
+#[inline(always)]
+fn block_mask<M: BlockMask, const PIPE: bool>(m: M, b: &[u8], base: usize) -> u64 {
+    if let Some(blk) = b.get(base..).and_then(|r| r.first_chunk::<64>()) {
+        return m.masks(blk, PIPE);
+    }
+    let len = b.len();
+    if let (Some(last), true) = (len.checked_sub(64), base < len) {
+        if let Some(blk) = b.get(last..).and_then(|r| r.first_chunk::<64>()) {
+            // `last < base < len`: a shift of 1..=63.
+            return m.masks(blk, PIPE) >> (base - last);
+        }
+    }
+    short_block_mask(m, b, base, PIPE)
+}
+
+/// [`block_mask`] when `b` is shorter than 64 bytes: of a zero-padded copy.
+#[cold]
+#[inline(never)]
+fn short_block_mask<M: BlockMask>(m: M, b: &[u8], base: usize, pipe: bool) -> u64 {
+    let mut tmp = [0u8; 64];
+    let rest = b.get(base..).unwrap_or(&[]);
+    let k = rest.len().min(64);
+    tmp[..k].copy_from_slice(&rest[..k]);
+    m.masks(&tmp, pipe)
+}
+
+/// Neither 8, 9, 10, 35 nor a length field: no duplicate or data-length check needed.
+#[inline(always)]
+const fn is_plain(tag: u32) -> bool {
+    !matches!(tag, 8 | 9 | 10 | 35) && data_tag_for(tag).is_none()
+}
+
+/// Indexes the fields of `bytes[start..end]` into `out`; returns how many. `bytes[end - 1]` must
+/// be a delimiter (the framer checked it; otherwise this returns an error, never panics). Field
+/// ends come from the delimiter bit masks of 64-byte blocks (bit iteration); tags are converted
+/// with SWAR; values of data fields are skipped by length. `hints` remembers each MsgType's tag
+/// bytes per position (see [`TagHint`]): the same fields and errors as without them. `out` needs
+/// room for `(end - start) / 4` fields (each takes at least 4 bytes); a smaller one is an error.
 #[inline(always)]
 pub(crate) fn index_body<M: BlockMask>(
     m: M,
@@ -179,116 +353,240 @@ pub(crate) fn index_body<M: BlockMask>(
     start: usize,
     end: usize,
     pipe: bool,
-    out: &mut Vec<Field>,
+    out: &mut [Field],
     hints: &mut TagHints,
-) -> Result<(), ParseError> {
-    let delim = if pipe { Delimiter::Log } else { Delimiter::Soh };
-    let Some(b) = bytes.get(..end) else {
+) -> Result<usize, ParseError> {
+    if pipe {
+        index_body_in::<M, true>(m, bytes, start, end, out, hints)
+    } else {
+        index_body_in::<M, false>(m, bytes, start, end, out, hints)
+    }
+}
+
+#[inline(always)]
+fn index_body_in<M: BlockMask, const PIPE: bool>(
+    m: M,
+    bytes: &[u8],
+    start: usize,
+    end: usize,
+    out: &mut [Field],
+    hints: &mut TagHints,
+) -> Result<usize, ParseError> {
+    let delim = if PIPE { Delimiter::Log } else { Delimiter::Soh };
+    // Set on success only, at the end.
+    hints.last_all_hinted = false;
+    if end > bytes.len() {
         return Err(err(ParseErrorKind::BadTag, 0, start));
-    };
-    if end == 0 || !delim.is(b[end - 1]) || start > end {
+    }
+    if end == 0 || !delim.is(bytes[end - 1]) || start > end {
         return Err(err(ParseErrorKind::BadTag, 0, end));
     }
-    let mut base = start & !63;
-    let mut delims = block_mask(m, b, base, pipe) & (!0u64 << (start - base));
-    let mut data: Option<(u32, usize)> = None;
-    let mut p = start;
-    let mut first = true;
+    if start == end {
+        return Ok(0);
+    }
+    let k = TagHints::set_index(bytes, start, delim);
+    hints.last_set = k;
+    let HintSet {
+        hints: set,
+        generation,
+        ..
+    } = &mut hints.sets[k];
+    let mut cur = Delims::at::<PIPE>(m, bytes, start);
+    let Some(d) = cur.next::<PIPE>(bytes, end) else {
+        return Err(err(ParseErrorKind::BadTag, 0, start));
+    };
+    // The first field: 35 from the framer (the only place a 35 is no duplicate).
+    let Some((first, out)) = out.split_first_mut() else {
+        return Err(err(ParseErrorKind::BadTag, 0, start));
+    };
+    let mut all_hinted = true;
+    let mut p = if bytes.get(start..start + 3) == Some(b"35=") && d > start + 3 {
+        *first = Field {
+            tag: 35,
+            start: start as u32 + 3,
+            end: d as u32,
+        };
+        d + 1
+    } else {
+        let (next, k, c) = slow_field::<M, PIPE>(
+            cur,
+            bytes,
+            end,
+            start,
+            d,
+            true,
+            core::slice::from_mut(first),
+            &mut [],
+        )?;
+        all_hinted = false;
+        if k != 1 {
+            // A length field first: its data field did not fit in `first` (never from a frame).
+            return Err(err(ParseErrorKind::BadTag, 0, start));
+        }
+        cur = c;
+        next
+    };
+    // Then `out[i]` is the field at hint position `i`.
     let mut i = 0usize;
     while p < end {
-        // The next delimiter at or after p.
-        while delims == 0 {
-            base += 64;
-            if base >= end {
-                return Err(err(ParseErrorKind::BadTag, 0, p));
-            }
-            delims = block_mask(m, b, base, pipe);
-        }
-        let d = base + delims.trailing_zeros() as usize;
-        delims &= delims - 1;
-        let word = bytes
-            .get(p..)
-            .and_then(|r| r.first_chunk::<8>())
-            .map(|w| u64::from_le_bytes(*w));
-        let hint = hints.get_mut(i);
-        i += 1;
-        let (tag, eq, plain) = match (word, hint) {
-            // The same digits and '=' as a tag already checked: the same tag. (`eq < d`: digits
-            // and '=' are not delimiters, and `d` is the first delimiter at or after `p`.)
-            (Some(x), Some(h)) if x & h.mask == h.key => (h.tag, p + h.len as usize, h.plain),
-            (word, hint) => {
-                let Some((tag, eq)) = parse_tag(bytes, p, d) else {
+        // Fast path: tags recognised by their hint. No call in this loop, so that its state
+        // stays in registers; one bound (`i < HINT_POSITIONS`) serves the hints and `fo`.
+        let d = 'fast: {
+            let Some(fo) = out.first_chunk_mut::<HINT_POSITIONS>() else {
+                let Some(d) = cur.next::<PIPE>(bytes, end) else {
                     return Err(err(ParseErrorKind::BadTag, 0, p));
                 };
-                let n = eq - p; // 1..=9 digits
-                if let (Some(x), Some(h), true) = (word, hint, n <= 7) {
-                    let mask = u64::MAX >> (8 * (7 - n));
-                    *h = TagHint {
-                        mask,
-                        key: x & mask,
-                        tag,
-                        len: n as u16,
-                        plain: !matches!(tag, 8 | 9 | 10 | 35) && data_tag_for(tag).is_none(),
-                    };
-                }
-                (tag, eq, false)
-            }
-        };
-        debug_assert!(eq < d);
-        let vstart = eq + 1;
-        let vend = if let Some((dtag, len)) = data {
-            data = None;
-            if dtag != tag {
-                return Err(err(ParseErrorKind::DataLength, dtag, p));
-            }
-            let vend = match vstart.checked_add(len) {
-                Some(ve) if ve < end && delim.is(b[ve]) => ve,
-                _ => return Err(err(ParseErrorKind::DataLength, tag, p)),
+                break 'fast d;
             };
-            // Resume the bit iteration after the data's terminating delimiter.
-            base = vend & !63;
-            delims = block_mask(m, b, base, pipe) & ((!0u64 << (vend - base)) << 1);
-            vend
-        } else {
-            d
-        };
-        if vend == vstart {
-            return Err(err(ParseErrorKind::EmptyValue, tag, p));
-        }
-        if !plain {
-            if tag <= 35 && matches!(tag, 8 | 9 | 10 | 35) && !(first && tag == 35) {
-                return Err(err(ParseErrorKind::Duplicate, tag, p));
+            loop {
+                let Some(d) = cur.next::<PIPE>(bytes, end) else {
+                    return Err(err(ParseErrorKind::BadTag, 0, p));
+                };
+                if let (Some(h), Some(f), Some(x)) = (set.get(i), fo.get_mut(i), word_at(bytes, p))
+                {
+                    // The same digits and '=' as a (plain) tag already checked: the same tag.
+                    // (`eq < d`: digits and '=' are not delimiters, and `d` is the first
+                    // delimiter at or after `p`.)
+                    let vstart = p + h.skip as usize;
+                    if x & h.mask == h.key && d != vstart {
+                        *f = Field {
+                            tag: h.tag,
+                            start: vstart as u32,
+                            end: d as u32,
+                        };
+                        i += 1;
+                        p = d + 1;
+                        if p >= end {
+                            hints.last_all_hinted = all_hinted;
+                            return Ok(i + 1);
+                        }
+                        continue;
+                    }
+                }
+                break d;
             }
-            if tag >= 90 {
-                if let Some(dt) = data_tag_for(tag) {
-                    let len = num::parse_u64(&b[vstart..vend]).map_err(|k| err(k, tag, p))?;
-                    data = Some((dt, usize::try_from(len).unwrap_or(usize::MAX)));
+        };
+        let (Some(o), Some(h)) = (out.get_mut(i..), set.get_mut(i..)) else {
+            return Err(err(ParseErrorKind::BadTag, 0, p));
+        };
+        *generation += 1;
+        all_hinted = false;
+        let (next, k, c) = slow_field::<M, PIPE>(cur, bytes, end, p, d, false, o, h)?;
+        cur = c;
+        i += k;
+        p = next;
+    }
+    hints.last_all_hinted = all_hinted;
+    Ok(i + 1)
+}
+
+/// The full path for the field at `p` (`d`: the first delimiter at or after it): tag conversion
+/// and every check; a length field takes its data field along. Writes the field(s) to `out` and
+/// the hints of their positions to `hints` (which may be shorter); returns where the next field
+/// starts, how many fields were written, and the delimiter iterator after them.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn slow_field<M: BlockMask, const PIPE: bool>(
+    mut cur: Delims<M>,
+    bytes: &[u8],
+    end: usize,
+    p: usize,
+    d: usize,
+    first: bool,
+    out: &mut [Field],
+    hints: &mut [TagHint],
+) -> Result<(usize, usize, Delims<M>), ParseError> {
+    let delim = if PIPE { Delimiter::Log } else { Delimiter::Soh };
+    let Some((tag, eq)) = parse_tag(bytes, p, d) else {
+        return Err(err(ParseErrorKind::BadTag, 0, p));
+    };
+    let n = eq - p; // 1..=9 digits
+    let plain = is_plain(tag);
+    if let Some(h) = hints.first_mut() {
+        *h = match word_at(bytes, p) {
+            Some(x) if plain && n <= 7 => {
+                let mask = u64::MAX >> (8 * (7 - n));
+                TagHint {
+                    mask,
+                    key: x & mask,
+                    tag,
+                    skip: n as u32 + 1,
                 }
             }
-        }
-        first = false;
-        out.push(Field {
-            tag,
-            start: vstart as u32,
-            end: vend as u32,
-        });
-        p = vend + 1;
+            _ => TagHint::NONE,
+        };
     }
-    if let Some((dtag, _)) = data {
+    let vstart = eq + 1;
+    if d == vstart {
+        return Err(err(ParseErrorKind::EmptyValue, tag, p));
+    }
+    let field = Field {
+        tag,
+        start: vstart as u32,
+        end: d as u32,
+    };
+    let Some(f) = out.first_mut() else {
+        return Err(err(ParseErrorKind::BadTag, 0, p));
+    };
+    if plain {
+        *f = field;
+        return Ok((d + 1, 1, cur));
+    }
+    if matches!(tag, 8 | 9 | 10 | 35) && !(first && tag == 35) {
+        return Err(err(ParseErrorKind::Duplicate, tag, p));
+    }
+    let Some(dtag) = data_tag_for(tag) else {
+        *f = field;
+        return Ok((d + 1, 1, cur));
+    };
+    // A length field: its data field must follow, with exactly that many value bytes.
+    let len = num::parse_u64(&bytes[vstart..d]).map_err(|k| err(k, tag, p))?;
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    *f = field;
+    let p2 = d + 1;
+    if p2 >= end {
         return Err(err(ParseErrorKind::DataLength, dtag, end));
     }
-    Ok(())
+    let Some(d2) = cur.next::<PIPE>(bytes, end) else {
+        return Err(err(ParseErrorKind::BadTag, 0, p2));
+    };
+    let Some((tag2, eq2)) = parse_tag(bytes, p2, d2) else {
+        return Err(err(ParseErrorKind::BadTag, 0, p2));
+    };
+    if tag2 != dtag {
+        return Err(err(ParseErrorKind::DataLength, dtag, p2));
+    }
+    let vstart2 = eq2 + 1;
+    let vend = match vstart2.checked_add(len) {
+        Some(ve) if ve < end && delim.is(bytes[ve]) => ve,
+        _ => return Err(err(ParseErrorKind::DataLength, tag2, p2)),
+    };
+    if vend == vstart2 {
+        return Err(err(ParseErrorKind::EmptyValue, tag2, p2));
+    }
+    let Some(f2) = out.get_mut(1) else {
+        return Err(err(ParseErrorKind::BadTag, 0, p2));
+    };
+    *f2 = Field {
+        tag: tag2,
+        start: vstart2 as u32,
+        end: vend as u32,
+    };
+    // Resume the delimiter iteration after the data's terminating delimiter.
+    let cur = Delims::at::<PIPE>(cur.m, bytes, vend + 1);
+    Ok((vend + 1, 2, cur))
 }
 
 /// A parser: owns the reusable field index (no allocation per message once it has grown to the
-/// largest message's field count) and the last message's tag layout (tags at the same positions
-/// as last time are recognised with one compare; results never depend on it). Use one per
-/// session: counterparties repeat their layout.
+/// largest message's size) and the last tag layout of each MsgType (tags at the same positions
+/// as in the last message of the same type are recognised with one compare; results never
+/// depend on it). Use one per session: counterparties repeat their layouts.
 #[derive(Debug, Default)]
 pub struct Parser {
+    /// The field index: `fields[..n]` is the last message's; grown, never shrunk nor cleared.
     fields: Vec<Field>,
     cfg: FramerConfig,
-    /// The last message's tag layout (see [`TagHint`]).
+    /// The last tag layout of each MsgType (see [`TagHint`]).
     hints: TagHints,
 }
 
@@ -296,7 +594,7 @@ impl Parser {
     /// A parser for the given delimiter mode and maximum body length (used by [`Parser::parse`]).
     pub fn new(cfg: FramerConfig) -> Self {
         Self {
-            fields: Vec::with_capacity(64),
+            fields: vec![Field::default(); MIN_FIELDS],
             cfg,
             hints: TagHints::default(),
         }
@@ -308,34 +606,61 @@ impl Parser {
         let bytes = frame.bytes;
         let bs = frame.body_start as usize;
         let ts = frame.trailer_start as usize;
-        let fields = &mut self.fields;
-        fields.clear();
+        // 8, 9, at most one body field per 4 bytes, 10.
+        let need = 3 + ts.saturating_sub(bs) / 4;
+        if self.fields.len() < need {
+            self.fields
+                .resize(need.next_power_of_two().max(MIN_FIELDS), Field::default());
+        }
+        let fields = &mut self.fields[..];
+        let [f8, f9, body @ .., _] = fields else {
+            return Err(err(ParseErrorKind::BadTag, 0, 0));
+        };
         // 8 and 9 are known from framing.
         let v8 = 2 + frame.begin_string.as_bytes().len();
-        fields.push(Field {
+        *f8 = Field {
             tag: 8,
             start: 2,
             end: v8 as u32,
-        });
-        fields.push(Field {
+        };
+        *f9 = Field {
             tag: 9,
             start: v8 as u32 + 3,
             end: bs as u32 - 1,
-        });
-        let hints = &mut self.hints;
-        scan::index_fields(bytes, bs, ts, frame.delimiter.pipe(), fields, hints)?;
-        fields.push(Field {
+        };
+        let n = scan::index_fields(bytes, bs, ts, frame.delimiter.pipe(), body, &mut self.hints)?;
+        // `n <= body.len()`: index `2 + n` is at most the last one.
+        let Some(f10) = fields.get_mut(2 + n) else {
+            return Err(err(ParseErrorKind::BadTag, 0, ts));
+        };
+        *f10 = Field {
             tag: 10,
             start: ts as u32 + 3,
             end: ts as u32 + 6,
-        });
+        };
+        let fields = &self.fields[..3 + n];
         let f35 = fields[2];
+        let msg_type = bytes
+            .get(f35.start as usize..f35.end as usize)
+            .unwrap_or(&[]);
+        let plan = self.hints.plan(fields, msg_type);
+        // A plan points at fields by a `u8` index: it gets the first 256 slots of the index
+        // (always there, see `MIN_FIELDS`), so that no index needs a bounds check.
+        let plan = plan.zip(self.fields.first_chunk::<{ PLAN_FIELDS }>());
         Ok(Message {
             bytes,
             fields,
             begin_string: frame.begin_string,
             msg_type: (f35.start, f35.end),
+            plan: PlanRef(plan),
         })
+    }
+
+    /// Whether every tag of the last message after its 35 was recognised from the hints of its
+    /// MsgType.
+    #[cfg(test)]
+    pub(crate) fn last_all_hinted(&self) -> bool {
+        self.hints.last_all_hinted
     }
 
     /// Frames and indexes exactly one complete message occupying all of `bytes`.
@@ -354,6 +679,31 @@ pub struct Message<'a> {
     fields: &'a [Field],
     begin_string: BeginString,
     msg_type: (u32, u32),
+    plan: PlanRef<'a>,
+}
+
+/// Where the fields of the message's typed view are (see [`views::plan`]), when the parser knows
+/// its layout. Only a fast path of the views; ignored by `==`.
+#[derive(Clone, Copy)]
+pub(crate) struct PlanRef<'a>(Option<(&'a Plan, &'a PlanFields)>);
+
+/// What a plan's indexes point into: the first [`PLAN_FIELDS`] slots of the parser's field index
+/// (a `u8` index is always in bounds; the plan only holds indexes of the message's fields).
+pub(crate) type PlanFields = [Field; PLAN_FIELDS];
+const PLAN_FIELDS: usize = 256;
+/// The field index always has at least this many slots.
+const MIN_FIELDS: usize = PLAN_FIELDS;
+
+impl PartialEq for PlanRef<'_> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for PlanRef<'_> {}
+impl core::fmt::Debug for PlanRef<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("PlanRef")
+    }
 }
 
 impl<'a> Message<'a> {
@@ -371,6 +721,11 @@ impl<'a> Message<'a> {
     #[inline]
     pub fn msg_type(&self) -> &'a [u8] {
         &self.bytes[self.msg_type.0 as usize..self.msg_type.1 as usize]
+    }
+    /// The typed view plan, when the parser knows this message's layout.
+    #[inline(always)]
+    pub(crate) fn plan(&self) -> Option<(&'a Plan, &'a PlanFields)> {
+        self.plan.0
     }
     /// All fields in wire order, 8, 9, 35 first and 10 last.
     #[inline]

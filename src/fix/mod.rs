@@ -19,8 +19,12 @@
 //! * **Parsing** ([`Parser`]): one pass builds the field index (tag, value range) in a reusable
 //!   `Vec` (no allocation per message); delimiters are found 64 bytes at a time (AVX2 when the CPU
 //!   has it, SWAR otherwise, module `scan`, the only `unsafe` in the codec); a tag at the same
-//!   position and with the same bytes as in the parser's previous message is recognised with one
-//!   compare (tag layout hints). Length-prefixed data fields (95/96, 212/213, 93/89, 90/91,
+//!   position and with the same bytes as in the parser's previous message of the same MsgType is
+//!   recognised with one compare (tag layout hints, one set per MsgType, so that a stream mixing
+//!   message types keeps each type's layout). For a layout recognised entirely from its hints the
+//!   parser also keeps a view plan (where each field of the typed view is), and the typed view is
+//!   then filled without a dispatch per field. Both are fast paths only: results and errors are
+//!   those of the full path. Length-prefixed data fields (95/96, 212/213, 93/89, 90/91,
 //!   354/355, ...) are skipped by length and may contain SOH.
 //! * **Numbers** ([`num`]): [`Price`] and [`Qty`] are fixed-point `i64` with 8 decimals
 //!   ([`num::SCALE`] = 1e8). More than 8 significant decimals are rejected (not rounded);

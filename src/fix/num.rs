@@ -142,11 +142,13 @@ pub fn parse_fixed8(v: &[u8]) -> Result<i64, ParseErrorKind> {
 }
 
 /// [`parse_fixed8`] of `buf[start..end]`, reading the up to 8 value bytes with one 8-byte load
-/// that ends at `end` (the bytes before the value are masked off): SWAR digit check, the dot
-/// removed by a shift, one SWAR conversion. Anything unusual (a sign, more than 8 bytes, no room
-/// before the value, a malformed value) goes to [`parse_fixed8`], so results are identical.
+/// that ends at `end` (the bytes before the value are masked off): one SWAR classification of
+/// the bytes (digits, and at most one dot), the dot removed by a shift, one SWAR conversion.
+/// Anything unusual (a sign, more than 8 bytes, no room before the value, a malformed value) goes
+/// to [`parse_fixed8`], so results are identical.
 #[inline(always)]
 pub fn parse_fixed8_in(buf: &[u8], start: usize, end: usize) -> Result<i64, ParseErrorKind> {
+    use super::message::{ZEROS, combine8, non_digits};
     let slow = || parse_fixed8(buf.get(start..end).unwrap_or(&[]));
     let k = end.wrapping_sub(start);
     let Some(w) = end
@@ -156,40 +158,101 @@ pub fn parse_fixed8_in(buf: &[u8], start: usize, end: usize) -> Result<i64, Pars
     else {
         return slow();
     };
-    if k == 0 || k > 8 {
+    if k.wrapping_sub(1) >= 8 {
+        return if (9..=16).contains(&k) {
+            fixed8_9_to_16(buf, end, k).unwrap_or_else(slow)
+        } else {
+            slow()
+        };
+    }
+    let w = u64::from_le_bytes(*w);
+    // The value is the top k bytes (its last byte the top one).
+    let vmask = !0u64 << (8 * (8 - k));
+    let nd = non_digits(w) & vmask;
+    if nd == 0 {
+        return Ok((combine8((w & vmask) - (ZEROS & vmask)) * POW10[8]) as i64);
+    }
+    // Exactly one non-digit, a dot, and a digit besides: `non_digits` flags the lowest
+    // non-digit byte exactly and never misses one above it.
+    let j = nd.trailing_zeros() / 8; // byte index of the first non-digit
+    let above = (!0u64 << (8 * j)) << 8; // bytes above it
+    if (w >> (8 * j)) as u8 != b'.' || nd & above != 0 || k < 2 {
+        return slow();
+    }
+    let below = !(above | (0xFF << (8 * j)));
+    // Remove the dot: the bytes below it move up one byte.
+    let digits = (((w & below) << 8) | (w & above)) & (vmask << 8);
+    let v = combine8(digits - (ZEROS & (vmask << 8)));
+    // `7 - j` decimals (at most 7, at most 7 digits): no overflow.
+    Ok((v * POW10[1 + j as usize]) as i64)
+}
+
+/// [`parse_fixed8_in`] of a value of 9 to 16 bytes (8-decimal prices such as `1.08123456`):
+/// its first `k - 8` bytes are the top of the word `lo` before the last 8, `hi`. `None` for what
+/// this does not handle (a sign, more than 8 decimals, a possible overflow, a malformed value):
+/// the caller then takes the general path.
+#[inline(always)]
+fn fixed8_9_to_16(buf: &[u8], end: usize, k: usize) -> Option<Result<i64, ParseErrorKind>> {
+    use super::message::{ZEROS, combine8, non_digits};
+    let word = |at: usize| {
+        buf.get(at..at + 8)
+            .and_then(|r| r.first_chunk::<8>())
+            .map(|w| u64::from_le_bytes(*w))
+    };
+    let (lo, hi) = (word(end.checked_sub(16)?)?, word(end - 8)?);
+    let amask = !0u64 << (8 * (16 - k)); // the first k - 8 bytes, at the top of `lo`
+    let (nda, ndb) = (non_digits(lo) & amask, non_digits(hi));
+    // (Wrapping: garbage when a byte is no digit, and then unused.)
+    let a = combine8((lo & amask).wrapping_sub(ZEROS & amask));
+    let v = match (nda, ndb) {
+        // 9 to 16 digits, no dot (beyond `i64`: an overflow, as in `parse_fixed8`).
+        (0, 0) => (a * POW10[8] + combine8(hi - ZEROS)).checked_mul(POW10[8])?,
+        // The dot among the last 8 bytes, at byte j: 7 decimals or fewer.
+        (0, _) => {
+            let j = ndb.trailing_zeros() / 8;
+            let above = (!0u64 << (8 * j)) << 8;
+            if (hi >> (8 * j)) as u8 != b'.' || ndb & above != 0 {
+                return None;
+            }
+            let below = !(above | (0xFF << (8 * j)));
+            let digits = ((hi & below) << 8) | (hi & above); // 7 digits in bytes 1..=7
+            let b7 = combine8((digits & !0xFF) - (ZEROS & !0xFF));
+            (a * POW10[7] + b7).checked_mul(POW10[1 + j as usize])?
+        }
+        // The dot last of the first part: exactly 8 decimals.
+        (_, 0) if (lo >> 56) as u8 == b'.' && nda >> 56 != 0 && nda << 8 == 0 => {
+            // The digits before the dot, moved up over it.
+            let (x, mask) = (lo << 8, amask << 8);
+            combine8((x & mask) - (ZEROS & mask)) * POW10[8] + combine8(hi - ZEROS)
+        }
+        _ => return None,
+    };
+    Some(i64::try_from(v).map_err(|_| ParseErrorKind::Overflow))
+}
+
+/// [`parse_u64`] of `buf[start..end]`: up to 8 digits with one 8-byte load that ends at `end`
+/// and one SWAR conversion; anything else goes to [`parse_u64`] (identical results).
+#[inline(always)]
+pub fn parse_u64_in(buf: &[u8], start: usize, end: usize) -> Result<u64, ParseErrorKind> {
+    use super::message::{ZEROS, combine8, non_digits};
+    let slow = || parse_u64(buf.get(start..end).unwrap_or(&[]));
+    let k = end.wrapping_sub(start);
+    let Some(w) = end
+        .checked_sub(8)
+        .and_then(|s| buf.get(s..end))
+        .and_then(|r| r.first_chunk::<8>())
+    else {
+        return slow();
+    };
+    if k.wrapping_sub(1) >= 8 {
         return slow();
     }
     let w = u64::from_le_bytes(*w);
     let vmask = !0u64 << (8 * (8 - k));
-    // High bit of each byte that is '.', within the value.
-    let x = w ^ 0x2E2E_2E2E_2E2E_2E2E;
-    let dots = !(((x & 0x7F7F_7F7F_7F7F_7F7F) + 0x7F7F_7F7F_7F7F_7F7F) | x | 0x7F7F_7F7F_7F7F_7F7F)
-        & vmask;
-    // (No `count_ones`: without POPCNT in the baseline target it is a software loop.)
-    let ndots = if dots == 0 {
-        0
-    } else if dots & (dots - 1) == 0 {
-        1
-    } else {
-        2
-    };
-    let (digits, nd, frac) = match ndots {
-        0 => (w & vmask, k, 0),
-        1 if k >= 2 => {
-            let j = dots.trailing_zeros() / 8; // byte index of the dot
-            let low = (1u64 << (8 * j)) - 1; // bytes below the dot (j >= 1 as k <= 8)
-            let high = (!0u64).checked_shl(8 * j + 8).unwrap_or(0); // bytes above the dot
-            let w2 = ((w & low) << 8) | (w & high);
-            let nd = k - 1;
-            (w2 & (!0u64 << (8 * (8 - nd))), nd, 7 - j as usize)
-        }
-        _ => return slow(),
-    };
-    let Some(v) = super::message::swar_digits(digits, nd as u32) else {
+    if non_digits(w) & vmask != 0 {
         return slow();
-    };
-    // At most 8 digits and at most 7 decimals: no overflow.
-    Ok((v * POW10[8 - frac]) as i64)
+    }
+    Ok(combine8((w & vmask) - (ZEROS & vmask)))
 }
 
 const POW10: [u64; 9] = [
@@ -473,6 +536,75 @@ pub fn parse_timestamp(v: &[u8]) -> Result<i64, ParseErrorKind> {
     let secs = hms(rest)?;
     let ns = if frac == 0 { 0 } else { fraction_ns(v, frac)? };
     Ok((days * 86_400 + i64::from(secs)) * 1_000_000_000 + ns as i64)
+}
+
+/// [`parse_timestamp`] of `buf[start..end]` for second, milli and microsecond precision: the
+/// time of day and the fraction in one SWAR step each, on 8-byte loads (the fraction's ends at
+/// `end`). Anything else (nanoseconds, a malformed value) goes to [`parse_timestamp`], so results
+/// are identical.
+#[inline(always)]
+pub fn parse_timestamp_in(buf: &[u8], start: usize, end: usize) -> Result<i64, ParseErrorKind> {
+    use super::message::{ZEROS, combine8, non_digits};
+    /// `:` at bytes 2 and 5 of `HH:MM:SS`.
+    const COLONS: u64 = 0x0000_3A00_003A_0000;
+    const COLON_MASK: u64 = 0x0000_FF00_00FF_0000;
+    let slow = || parse_timestamp(buf.get(start..end).unwrap_or(&[]));
+    let Some(v) = buf.get(start..end) else {
+        return slow();
+    };
+    let (Some(date), Some(b'-'), Some(t), Some(last)) = (
+        v.first_chunk::<8>(),
+        v.get(8),
+        v.get(9..).and_then(|r| r.first_chunk::<8>()),
+        end.checked_sub(8)
+            .and_then(|s| buf.get(s..end))
+            .and_then(|r| r.first_chunk::<8>()),
+    ) else {
+        return slow();
+    };
+    // The fraction: its n digits are the top bytes of `last`, the dot right below them.
+    let ns = match v.len() {
+        17 => 0,
+        21 | 24 => {
+            let n = v.len() - 18;
+            let x = u64::from_le_bytes(*last);
+            let mask = !0u64 << (8 * (8 - n));
+            if non_digits(x) & mask != 0 || (x >> (8 * (7 - n))) as u8 != b'.' {
+                return slow();
+            }
+            let f = combine8((x & mask) - (ZEROS & mask));
+            if n == 3 { f * 1_000_000 } else { f * 1_000 }
+        }
+        _ => return slow(),
+    };
+    // HH:MM:SS: colons in place, then (colons made '0') all digits.
+    let x = u64::from_le_bytes(*t);
+    let y = x ^ (COLON_MASK & 0x0A0A_0A0A_0A0A_0A0A); // ':' ^ 0x0A == '0'
+    if x & COLON_MASK != COLONS || non_digits(y) != 0 {
+        return slow();
+    }
+    let d = y - ZEROS;
+    // Byte i: 10 * digit i + digit i + 1 (at most 99: no carry): hours at 0, minutes at 3,
+    // seconds at 6.
+    let p = d * 10 + (d >> 8);
+    let (h, m, sec) = (p & 0xFF, (p >> 24) & 0xFF, (p >> 48) & 0xFF);
+    if h > 23 || m > 59 || sec > 59 {
+        return slow();
+    }
+    let secs = (h * 3600 + m * 60 + sec) as i64;
+    // The date: as `parse_timestamp` (the same per-thread cache).
+    let w = u64::from_le_bytes(*date);
+    let (cw, cd) = LAST_DATE.get();
+    let days = if cw == w {
+        cd
+    } else {
+        let Ok(dd) = date8(date) else {
+            return slow();
+        };
+        LAST_DATE.set((w, dd));
+        dd
+    };
+    Ok((days * 86_400 + secs) * 1_000_000_000 + ns as i64)
 }
 
 /// Appends the decimal digits of `n`.

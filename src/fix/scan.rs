@@ -168,16 +168,16 @@ mod avx2 {
     };
 
     /// # Safety
-    /// The CPU must support AVX2.
-    #[target_feature(enable = "avx2")]
+    /// The CPU must support AVX2, BMI1 and BMI2.
+    #[target_feature(enable = "avx2,bmi1,bmi2")]
     pub(super) unsafe fn index(
         bytes: &[u8],
         start: usize,
         end: usize,
         pipe: bool,
-        out: &mut Vec<super::Field>,
+        out: &mut [super::Field],
         hints: &mut super::TagHints,
-    ) -> Result<(), super::ParseError> {
+    ) -> Result<usize, super::ParseError> {
         // SAFETY: this function requires AVX2, so the proof token may be built.
         let tok = unsafe { Avx2::new_unchecked() };
         super::index_body(tok, bytes, start, end, pipe, out, hints)
@@ -189,6 +189,21 @@ fn has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// AVX2, BMI1 and BMI2 (the field indexer's target features; every AVX2 CPU has the BMIs).
+#[inline]
+fn has_avx2_bmi() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("bmi1")
+            && std::is_x86_feature_detected!("bmi2")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -219,19 +234,20 @@ pub(crate) fn byte_sum(bytes: &[u8]) -> u64 {
     bytes.iter().map(|&b| u64::from(b)).sum()
 }
 
-/// Indexes the fields of `bytes[start..end]` (see [`index_body`]) with the best scanner.
+/// Indexes the fields of `bytes[start..end]` into `out` (see [`index_body`]) with the best
+/// scanner; returns how many.
 #[inline]
 pub(crate) fn index_fields(
     bytes: &[u8],
     start: usize,
     end: usize,
     pipe: bool,
-    out: &mut Vec<Field>,
+    out: &mut [Field],
     hints: &mut TagHints,
-) -> Result<(), ParseError> {
+) -> Result<usize, ParseError> {
     #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: AVX2 was detected just above.
+    if has_avx2_bmi() {
+        // SAFETY: AVX2, BMI1 and BMI2 were detected just above.
         return unsafe { avx2::index(bytes, start, end, pipe, out, hints) };
     }
     index_body(Swar, bytes, start, end, pipe, out, hints)
@@ -244,9 +260,9 @@ pub(crate) fn index_fields_swar(
     start: usize,
     end: usize,
     pipe: bool,
-    out: &mut Vec<Field>,
+    out: &mut [Field],
     hints: &mut TagHints,
-) -> Result<(), ParseError> {
+) -> Result<usize, ParseError> {
     index_body(Swar, bytes, start, end, pipe, out, hints)
 }
 

@@ -38,20 +38,34 @@ fn parses_the_bench_message() {
     assert_eq!(ExecutionReport::from_message(&msg2).unwrap(), er);
 }
 
+/// Indexes `m[s..e]` with the SIMD scanner or the portable one.
+fn index(
+    m: &[u8],
+    s: usize,
+    e: usize,
+    hints: &mut TagHints,
+    swar: bool,
+) -> Result<Vec<Field>, ParseError> {
+    let mut out = vec![Field::default(); (e - s) / 4 + 1];
+    let n = if swar {
+        scan::index_fields_swar(m, s, e, false, &mut out, hints)?
+    } else {
+        scan::index_fields(m, s, e, false, &mut out, hints)?
+    };
+    out.truncate(n);
+    Ok(out)
+}
+
 #[test]
 fn scanners_agree() {
-    let mut a = Vec::new();
-    let mut b = Vec::new();
     let m = fix_up(ER);
     let f = frame_one(&m, &FramerConfig::default()).unwrap();
     let (s, e) = (f.body_start as usize, f.trailer_start as usize);
     let (mut ha, mut hb) = (TagHints::default(), TagHints::default());
     // Twice: cold hints, then every tag recognised from the hints.
     for _ in 0..2 {
-        a.clear();
-        b.clear();
-        scan::index_fields(&m, s, e, false, &mut a, &mut ha).unwrap();
-        scan::index_fields_swar(&m, s, e, false, &mut b, &mut hb).unwrap();
+        let a = index(&m, s, e, &mut ha, false).unwrap();
+        let b = index(&m, s, e, &mut hb, true).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.len(), 21);
     }
@@ -77,16 +91,11 @@ fn tag_hints_never_change_results() {
         for (k, m) in frames.iter().enumerate() {
             let f = frame_one(m, &FramerConfig::default()).unwrap();
             let (s, e) = (f.body_start as usize, f.trailer_start as usize);
-            let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
-            let ra = scan::index_fields(m, s, e, false, &mut a, &mut TagHints::default());
-            let rb = scan::index_fields(m, s, e, false, &mut b, &mut warm);
-            let rc = scan::index_fields_swar(m, s, e, false, &mut c, &mut warm);
+            let ra = index(m, s, e, &mut TagHints::default(), false);
+            let rb = index(m, s, e, &mut warm, false);
+            let rc = index(m, s, e, &mut warm, true);
             assert_eq!(ra, rb, "round {round} message {k}");
             assert_eq!(ra, rc, "round {round} message {k}");
-            if ra.is_ok() {
-                assert_eq!(a, b);
-                assert_eq!(a, c);
-            }
         }
     }
 }
@@ -142,4 +151,78 @@ fn frames_are_slices_of_the_callers_chunk_and_only_straddlers_are_copied() {
     assert!(frames.next_frame().is_none());
     drop(frames);
     assert_eq!(framer.buffered(), 0);
+}
+
+/// Message types alternate on one parser (as in the engine): each MsgType keeps its own tag
+/// layout hints and view plans, and results are always those of a fresh parser, also when a
+/// layout changes at a position, when one layout is a prefix of another, and for bad messages
+/// whose tags all match the hints.
+#[test]
+fn per_msg_type_hints_alternate_and_never_change_results() {
+    let er_new = "8=FIX.4.4|9=0|35=8|49=LP|56=SOR|34=7|52=20240315-14:30:18.123|37=O1|11=C1|17=E1|150=0|39=0|55=EUR/USD|54=1|151=100|14=0|10=000|";
+    // The fill adds two fields at the end: the new layout is a prefix of it.
+    let er_fill = "8=FIX.4.4|9=0|35=8|49=LP|56=SOR|34=8|52=20240315-14:30:18.124|37=O1|11=C1|17=E2|150=F|39=2|55=EUR/USD|54=1|151=0|14=100|32=100|31=1.08099|10=000|";
+    // Another layout of the same type: position 7 holds 41 instead of 17 (and 17 moves on).
+    let er_other = "8=FIX.4.4|9=0|35=8|49=LP|56=SOR|34=9|52=20240315-14:30:18.125|37=O1|11=C2|41=C1|17=E3|150=5|39=0|55=EUR/USD|54=1|151=100|14=0|10=000|";
+    let nos = "8=FIX.4.4|9=0|35=D|49=SOR|56=LP|34=10|52=20240315-14:30:18.126|11=C3|55=EUR/USD|54=2|38=5000|40=2|44=1.1|59=3|100=LP|10=000|";
+    let md = "8=FIX.4.4|9=0|35=W|49=MD|56=SOR|34=11|52=20240315-14:30:18.127|55=EUR/USD|268=2|269=0|270=1.08|269=1|270=1.09|10=000|";
+    let cancel = "8=FIX.4.4|9=0|35=F|49=SOR|56=LP|34=12|52=20240315-14:30:18.128|41=C3|11=C4|55=EUR/USD|54=2|10=000|";
+    let reject = "8=FIX.4.4|9=0|35=9|49=LP|56=SOR|34=13|52=20240315-14:30:18.129|37=O2|11=C4|41=C3|39=8|434=1|58=too late|10=000|";
+    let heartbeat = "8=FIX.4.4|9=0|35=0|49=LP|56=SOR|34=14|52=20240315-14:30:18.130|10=000|";
+    // A two-character MsgType (the shared set) and an unknown one.
+    let other = "8=FIX.4.4|9=0|35=AE|49=LP|56=SOR|34=15|52=20240315-14:30:18.131|571=R1|10=000|";
+    // Bad messages whose tags all match the hints of a valid layout above.
+    let er_bad_px = "8=FIX.4.4|9=0|35=8|49=LP|56=SOR|34=8|52=20240315-14:30:18.124|37=O1|11=C1|17=E2|150=F|39=2|55=EUR/USD|54=1|151=0|14=100|32=100|31=1.0x099|10=000|";
+    let er_missing = "8=FIX.4.4|9=0|35=8|49=LP|56=SOR|34=7|52=20240315-14:30:18.123|37=O1|11=C1|17=E1|150=0|39=0|55=EUR/USD|54=1|151=100|10=000|";
+    let er_dup = "8=FIX.4.4|9=0|35=8|49=LP|56=SOR|34=7|52=20240315-14:30:18.123|37=O1|11=C1|17=E1|150=0|39=0|55=EUR/USD|54=1|151=100|151=100|10=000|";
+    let er_dup35 = "8=FIX.4.4|9=0|35=8|49=LP|56=SOR|34=7|52=20240315-14:30:18.123|35=O1|11=C1|17=E1|150=0|39=0|55=EUR/USD|54=1|151=100|14=0|10=000|";
+    let er_empty = "8=FIX.4.4|9=0|35=8|49=LP|56=SOR|34=7|52=20240315-14:30:18.123|37=|11=C1|17=E1|150=0|39=0|55=EUR/USD|54=1|151=100|14=0|10=000|";
+    let valid = [
+        er_new, er_fill, er_other, nos, md, cancel, reject, heartbeat, other,
+    ];
+    // (Index errors: a 35 at a hinted position, an empty value.)
+    let bad = [er_bad_px, er_missing, er_dup];
+    let sequence: Vec<Vec<u8>> = [
+        er_new, nos, er_fill, md, er_new, cancel, er_fill, reject, heartbeat, er_other, er_fill,
+        er_bad_px, other, er_new, er_missing, er_fill, er_dup, er_dup35, er_new, er_empty,
+    ]
+    .iter()
+    .map(|m| fix_up(m))
+    .collect();
+    let mut warm = Parser::new(FramerConfig::default());
+    for round in 0..4 {
+        for (k, m) in sequence.iter().enumerate() {
+            let mut fresh = Parser::new(FramerConfig::default());
+            let want = fresh
+                .parse(m)
+                .map(|msg| (msg.fields().collect::<Vec<_>>(), msg.typed()));
+            let got = warm
+                .parse(m)
+                .map(|msg| (msg.fields().collect::<Vec<_>>(), msg.typed()));
+            assert_eq!(got, want, "round {round} message {k}");
+        }
+    }
+    // Every layout that indexes, parsed again after messages of every other type, is still recognised from
+    // its own type's hints, and the views with a plan use it.
+    let msg_type = |m: &[u8]| {
+        let mut p = Parser::new(FramerConfig::default());
+        p.parse(m).unwrap().msg_type().to_vec()
+    };
+    for m in valid.iter().chain(&bad).map(|m| fix_up(m)) {
+        let mt = msg_type(&m);
+        warm.parse(&m).map(|_| ()).unwrap();
+        for o in valid.iter().map(|o| fix_up(o)) {
+            if msg_type(&o) != mt {
+                warm.parse(&o).map(|_| ()).unwrap();
+            }
+        }
+        let msg = warm.parse(&m).unwrap();
+        let planned = msg.plan().is_some();
+        let text = String::from_utf8_lossy(&m).into_owned();
+        assert!(warm.last_all_hinted(), "{text}");
+        let has_view = !matches!(&mt[..], b"W" | b"AE");
+        // A duplicate view field has no plan (the full path reports it).
+        let dup = text.contains("\u{1}151=100\u{1}151=");
+        assert_eq!(planned, has_view && !dup, "{text}");
+    }
 }

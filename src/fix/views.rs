@@ -11,7 +11,7 @@
 use super::encode::{BodyWriter, FixMessage};
 use super::error::{ParseError, ParseErrorKind};
 use super::frame::BeginString;
-use super::message::{Field, Message};
+use super::message::{Field, Message, PlanFields};
 use super::num::{self, Price, Qty, UtcTimestamp};
 
 /// A FIX value type: parsed from and written to value bytes.
@@ -42,6 +42,10 @@ impl FieldValue<'_> for u64 {
     fn parse(v: &[u8]) -> Result<Self, ParseErrorKind> {
         num::parse_u64(v)
     }
+    #[inline(always)]
+    fn parse_in(buf: &[u8], start: usize, end: usize) -> Result<Self, ParseErrorKind> {
+        num::parse_u64_in(buf, start, end)
+    }
     fn write(&self, out: &mut Vec<u8>) {
         num::write_u64(out, *self);
     }
@@ -50,6 +54,12 @@ impl FieldValue<'_> for u32 {
     #[inline(always)]
     fn parse(v: &[u8]) -> Result<Self, ParseErrorKind> {
         num::parse_u32(v)
+    }
+    #[inline(always)]
+    fn parse_in(buf: &[u8], start: usize, end: usize) -> Result<Self, ParseErrorKind> {
+        // Up to 8 digits always fit.
+        num::parse_u64_in(buf, start, end)
+            .and_then(|n| u32::try_from(n).map_err(|_| ParseErrorKind::Overflow))
     }
     fn write(&self, out: &mut Vec<u8>) {
         num::write_u64(out, u64::from(*self));
@@ -104,6 +114,10 @@ impl FieldValue<'_> for UtcTimestamp {
     #[inline(always)]
     fn parse(v: &[u8]) -> Result<Self, ParseErrorKind> {
         num::parse_timestamp(v).map(UtcTimestamp)
+    }
+    #[inline(always)]
+    fn parse_in(buf: &[u8], start: usize, end: usize) -> Result<Self, ParseErrorKind> {
+        num::parse_timestamp_in(buf, start, end).map(UtcTimestamp)
     }
     fn write(&self, out: &mut Vec<u8>) {
         num::write_timestamp(out, self.0);
@@ -404,6 +418,86 @@ const fn slot_table(tags: &[u32]) -> [u8; SLOT_TABLE_LEN] {
     t
 }
 
+/// A typed view plan: for the layout of a message (its tag sequence), where each field of the
+/// view is: `plan[slot]` is the index in the field index of the view field of slot `slot`
+/// (1..=29), `plan[30 + k]` that of header slot `200 + k`; [`PLAN_NONE`] when absent. The parser
+/// keeps one per MsgType for the last layout whose tags it recognised from its hints (see
+/// `message::TagHints`): messages of that layout are converted without a dispatch per field.
+pub(crate) type Plan = [u8; PLAN_LEN];
+pub(crate) const PLAN_LEN: usize = 40;
+pub(crate) const PLAN_NONE: u8 = u8::MAX;
+
+/// The plan of `fields` (8 through 10) for the view of `msg_type`, or `None`: no view with a
+/// plan (market data, unknown types), a view field twice (the full path reports it), or more
+/// fields than a plan can point at.
+pub(crate) fn plan(msg_type: &[u8], fields: &[Field]) -> Option<Plan> {
+    let slots: &[u8; SLOT_TABLE_LEN] = match msg_type {
+        b"8" => ExecutionReport::slots(),
+        b"D" => NewOrderSingle::slots(),
+        b"F" => OrderCancelRequest::slots(),
+        b"G" => OrderCancelReplaceRequest::slots(),
+        b"9" => OrderCancelReject::slots(),
+        b"j" => BusinessMessageReject::slots(),
+        b"3" => Reject::slots(),
+        b"A" => Logon::slots(),
+        b"0" => Heartbeat::slots(),
+        b"1" => TestRequest::slots(),
+        b"2" => ResendRequest::slots(),
+        b"4" => SequenceReset::slots(),
+        b"5" => Logout::slots(),
+        _ => return None,
+    };
+    let mut plan = [PLAN_NONE; PLAN_LEN];
+    let body = fields.get(3..fields.len().saturating_sub(1))?;
+    for (i, f) in body.iter().enumerate() {
+        let k = match slots.get(f.tag as usize).copied().unwrap_or(0) {
+            0 => continue,
+            s @ 200.. => 30 + usize::from(s - 200),
+            s => usize::from(s),
+        };
+        let at = u8::try_from(i + 3).ok().filter(|&a| a != PLAN_NONE)?;
+        let p = plan.get_mut(k)?;
+        if *p != PLAN_NONE {
+            return None;
+        }
+        *p = at;
+    }
+    Some(plan)
+}
+
+/// The value of the field at index `at` of `f` (`Ok(None)`: [`PLAN_NONE`]); `Err` for any
+/// problem (the caller then takes the full path, which reports it).
+#[inline(always)]
+fn planned<'a, T: FieldValue<'a>>(buf: &'a [u8], f: &PlanFields, at: u8) -> Result<Option<T>, ()> {
+    if at == PLAN_NONE {
+        return Ok(None);
+    }
+    let fl = &f[usize::from(at)];
+    T::parse_in(buf, fl.start as usize, fl.end as usize)
+        .map(Some)
+        .map_err(|_| ())
+}
+
+/// The header from a plan (see [`planned`]).
+#[inline(always)]
+fn planned_header<'a>(m: &Message<'a>, plan: &Plan, f: &PlanFields) -> Result<Header<'a>, ()> {
+    let buf = m.bytes();
+    let h = |k: usize| plan[30 + k];
+    Ok(Header {
+        begin_string: m.begin_string(),
+        sender_comp_id: planned(buf, f, h(0))?.ok_or(())?,
+        target_comp_id: planned(buf, f, h(1))?.ok_or(())?,
+        on_behalf_of_comp_id: planned(buf, f, h(2))?,
+        deliver_to_comp_id: planned(buf, f, h(3))?,
+        msg_seq_num: planned(buf, f, h(4))?.ok_or(())?,
+        poss_dup: planned(buf, f, h(5))?,
+        poss_resend: planned(buf, f, h(6))?,
+        sending_time: planned(buf, f, h(7))?.ok_or(())?,
+        orig_sending_time: planned(buf, f, h(8))?,
+        appl_ver_id: planned(buf, f, h(9))?,
+    })
+}
+
 /// Body fields of the message between 35 and 10.
 #[inline(always)]
 fn body_fields<'m>(m: &Message<'m>) -> &'m [Field] {
@@ -422,6 +516,27 @@ macro_rules! finish {
     (opt, $v:expr, $tag:literal) => {
         $v
     };
+}
+/// `mod s`: the view's tags in slot order (`s::TAGS`, slots 1..) and each field's slot.
+macro_rules! view_slots {
+    ($($field:ident = $tag:literal),*) => {
+        #[allow(non_upper_case_globals)]
+        mod s {
+            pub(super) const TAGS: &[u32] = &[$($tag),*];
+            // Slots 1..=29 index a plan; 30.. are the header's.
+            const _: () = assert!(TAGS.len() < 30);
+            $( pub(super) const $field: u8 = super::slot_of(TAGS, $tag); )*
+        }
+    };
+}
+/// A required field from a plan: present, or the full path (which reports it).
+macro_rules! plan_req {
+    (req, $v:ident, $label:lifetime) => {
+        let Some($v) = $v else {
+            break $label;
+        };
+    };
+    (opt, $v:ident, $label:lifetime) => {};
 }
 macro_rules! put {
     (req, $w:expr, $tag:literal, $v:expr) => {
@@ -466,17 +581,34 @@ macro_rules! view {
                 if m.msg_type() != $mt {
                     return Err(ParseError::new(ParseErrorKind::WrongMsgType, 35, 0));
                 }
-                #[allow(non_upper_case_globals)]
-                mod s {
-                    pub(super) const TAGS: &[u32] = &[$($tag),*];
-                    $( pub(super) const $field: u8 = super::slot_of(TAGS, $tag); )*
+                // The parser knows where the fields are: no dispatch per field. Any problem
+                // (malformed or missing field) takes the full path below, which reports it.
+                if let Some((plan, f)) = m.plan() {
+                    'plan: {
+                        view_slots!($($field = $tag),*);
+                        let buf = m.bytes();
+                        let Ok(header) = planned_header(m, plan, f) else {
+                            break 'plan;
+                        };
+                        $(
+                            let Ok($field) = planned::<$ty>(buf, f, plan[usize::from(s::$field)])
+                            else {
+                                break 'plan;
+                            };
+                            plan_req!($kind, $field, 'plan);
+                        )*
+                        let out = Self { header, $($field,)* raw: Raw(Some(*m)) };
+                        $( $check(&out)?; )?
+                        return Ok(wrap(out));
+                    }
                 }
-                static SLOTS: [u8; SLOT_TABLE_LEN] = slot_table(s::TAGS);
+                view_slots!($($field = $tag),*);
+                let slots = Self::slots();
                 let mut h = HeaderBuilder::default();
                 $( let mut $field: Option<$ty> = None; )*
                 for f in body_fields(m) {
                     let buf = m.bytes();
-                    let slot = SLOTS.get(f.tag as usize).copied().unwrap_or(0);
+                    let slot = slots.get(f.tag as usize).copied().unwrap_or(0);
                     match slot {
                         0 => {}
                         $( s::$field => set(&mut $field, buf, f)?, )*
@@ -490,6 +622,13 @@ macro_rules! view {
                 };
                 $( $check(&out)?; )?
                 Ok(wrap(out))
+            }
+
+            /// tag -> slot of this view (see [`slot_table`]).
+            #[inline(always)]
+            fn slots() -> &'static [u8; SLOT_TABLE_LEN] {
+                static SLOTS: [u8; SLOT_TABLE_LEN] = slot_table(&[$($tag),*]);
+                &SLOTS
             }
 
             /// Raw lookup of any field of the parsed message (`None` when built by hand).
@@ -949,6 +1088,19 @@ impl<'a> Iterator for MdEntryIter<'a> {
     }
 }
 
+/// The first error of iterating the entries of `fields` (as [`MdEntryIter`] cuts them), without
+/// building them (inlined: the entries' values are dead, only the checks remain).
+fn validate_entries(msg: &Message<'_>, mut fields: &[Field]) -> Result<(), ParseError> {
+    while let Some((first, rest)) = fields.split_first() {
+        let n = 1 + rest.iter().take_while(|f| f.tag != first.tag).count();
+        let (entry, rest) = fields.split_at(n);
+        fields = rest;
+        parse_entry(msg, entry)?;
+    }
+    Ok(())
+}
+
+#[inline(always)]
 fn parse_entry<'a>(msg: &Message<'a>, fields: &[Field]) -> Result<MdEntry<'a>, ParseError> {
     let mut e = MdEntry::default();
     for f in fields {
@@ -1043,9 +1195,7 @@ macro_rules! md_view {
                             // Validate every entry now: a view that exists has no bad entry
                             // (found by the `parsing` fuzz target: a bad MDEntryTime made the
                             // view encode a count its entries did not match).
-                            for e in parsed.iter() {
-                                e?;
-                            }
+                            validate_entries(m, fields)?;
                             entries = Some(parsed);
                             i = next;
                             continue;
