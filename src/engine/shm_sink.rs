@@ -64,6 +64,22 @@ impl ShmSink {
         }
     }
     /// The writer.
+    /// The scoreboard's slots of an engine row key (`None`: an LP or symbol never registered).
+    #[inline]
+    fn slots(&self, key: RowKey) -> Option<(SymbolSlot, BucketSlot, LpId)> {
+        let lp = self.lps.get(key.lp as usize).copied().flatten()?;
+        let sym = if key.sym >= self.max_symbols {
+            SymbolSlot::All
+        } else {
+            SymbolSlot::One(self.syms.get(key.sym as usize).copied().flatten()?)
+        };
+        let bucket = if key.bucket >= self.n_buckets {
+            BucketSlot::All
+        } else {
+            BucketSlot::Bucket(key.bucket)
+        };
+        Some((sym, bucket, lp))
+    }
     pub fn writer(&self) -> &Writer {
         &self.w
     }
@@ -76,50 +92,17 @@ impl ShmSink {
 impl RowSink for ShmSink {
     #[inline]
     fn publish(&mut self, key: RowKey, row: &RowValues) {
-        let Some(Some(lp)) = self.lps.get(key.lp as usize).copied() else {
-            self.errors += 1;
-            return;
-        };
-        let sym = if key.sym >= self.max_symbols {
-            SymbolSlot::All
-        } else {
-            match self.syms.get(key.sym as usize).copied().flatten() {
-                Some(s) => SymbolSlot::One(s),
-                None => {
-                    self.errors += 1;
-                    return;
-                }
-            }
-        };
-        let bucket = if key.bucket >= self.n_buckets {
-            BucketSlot::All
-        } else {
-            BucketSlot::Bucket(key.bucket)
-        };
-        if self.w.publish(sym, bucket, lp, row).is_err() {
-            self.errors += 1;
+        match self.slots(key) {
+            Some((sym, bucket, lp)) if self.w.publish(sym, bucket, lp, row).is_ok() => {}
+            _ => self.errors += 1,
         }
     }
 
     #[inline]
     fn prefetch(&self, key: RowKey) {
-        let Some(Some(lp)) = self.lps.get(key.lp as usize).copied() else {
-            return;
-        };
-        let sym = if key.sym >= self.max_symbols {
-            SymbolSlot::All
-        } else {
-            match self.syms.get(key.sym as usize).copied().flatten() {
-                Some(s) => SymbolSlot::One(s),
-                None => return,
-            }
-        };
-        let bucket = if key.bucket >= self.n_buckets {
-            BucketSlot::All
-        } else {
-            BucketSlot::Bucket(key.bucket)
-        };
-        self.w.prefetch(sym, bucket, lp);
+        if let Some((sym, bucket, lp)) = self.slots(key) {
+            self.w.prefetch(sym, bucket, lp);
+        }
     }
 
     fn register_lp(&mut self, lp: u16, name: &[u8]) {

@@ -141,6 +141,14 @@ pub fn parse_fixed8(v: &[u8]) -> Result<i64, ParseErrorKind> {
     finish_fixed8(neg, mag)
 }
 
+/// The 8 bytes of `buf` that end at `end`, when there are 8 before it.
+#[inline(always)]
+fn eight_ending_at(buf: &[u8], end: usize) -> Option<&[u8; 8]> {
+    end.checked_sub(8)
+        .and_then(|s| buf.get(s..end))
+        .and_then(|r| r.first_chunk::<8>())
+}
+
 /// [`parse_fixed8`] of `buf[start..end]`, reading the up to 8 value bytes with one 8-byte load
 /// that ends at `end` (the bytes before the value are masked off): one SWAR classification of
 /// the bytes (digits, and at most one dot), the dot removed by a shift, one SWAR conversion.
@@ -151,11 +159,7 @@ pub fn parse_fixed8_in(buf: &[u8], start: usize, end: usize) -> Result<i64, Pars
     use super::message::{ZEROS, combine8, non_digits};
     let slow = || parse_fixed8(buf.get(start..end).unwrap_or(&[]));
     let k = end.wrapping_sub(start);
-    let Some(w) = end
-        .checked_sub(8)
-        .and_then(|s| buf.get(s..end))
-        .and_then(|r| r.first_chunk::<8>())
-    else {
+    let Some(w) = eight_ending_at(buf, end) else {
         return slow();
     };
     if k.wrapping_sub(1) >= 8 {
@@ -237,11 +241,7 @@ pub fn parse_u64_in(buf: &[u8], start: usize, end: usize) -> Result<u64, ParseEr
     use super::message::{ZEROS, combine8, non_digits};
     let slow = || parse_u64(buf.get(start..end).unwrap_or(&[]));
     let k = end.wrapping_sub(start);
-    let Some(w) = end
-        .checked_sub(8)
-        .and_then(|s| buf.get(s..end))
-        .and_then(|r| r.first_chunk::<8>())
-    else {
+    let Some(w) = eight_ending_at(buf, end) else {
         return slow();
     };
     if k.wrapping_sub(1) >= 8 {
