@@ -3,7 +3,7 @@
 use super::error::{ParseError, ParseErrorKind};
 use super::frame::{BeginString, Delimiter, Frame, FramerConfig, frame_one};
 use super::num;
-use super::scan::{self, BlockMask};
+use super::scan::{self, BlockMask, Words};
 use super::views::{self, Plan};
 
 /// One field of a message: its tag and the byte range of its value in the message.
@@ -384,6 +384,10 @@ fn index_body_in<M: BlockMask, const PIPE: bool>(
     if start == end {
         return Ok(0);
     }
+    let Some(words) = Words::new(bytes, end) else {
+        // Not from a frame (no trailer after `end`): index a copy that has one.
+        return index_padded::<M, PIPE>(m, bytes, start, end, out, hints);
+    };
     let k = TagHints::set_index(bytes, start, delim);
     hints.last_set = k;
     let HintSet {
@@ -442,8 +446,7 @@ fn index_body_in<M: BlockMask, const PIPE: bool>(
                 let Some(d) = cur.next::<PIPE>(bytes, end) else {
                     return Err(err(ParseErrorKind::BadTag, 0, p));
                 };
-                if let (Some(h), Some(f), Some(x)) = (set.get(i), fo.get_mut(i), word_at(bytes, p))
-                {
+                if let (Some(h), Some(f), Some(x)) = (set.get(i), fo.get_mut(i), words.at(p)) {
                     // The same digits and '=' as a (plain) tag already checked: the same tag.
                     // (`eq < d`: digits and '=' are not delimiters, and `d` is the first
                     // delimiter at or after `p`.)
@@ -478,6 +481,24 @@ fn index_body_in<M: BlockMask, const PIPE: bool>(
     }
     hints.last_all_hinted = all_hinted;
     Ok(i + 1)
+}
+
+/// [`index_body_in`] for a body not followed by 7 bytes (only callers other than the parser,
+/// which indexes frames): the same fields and errors, from a copy with 7 bytes of padding.
+#[cold]
+#[inline(never)]
+fn index_padded<M: BlockMask, const PIPE: bool>(
+    m: M,
+    bytes: &[u8],
+    start: usize,
+    end: usize,
+    out: &mut [Field],
+    hints: &mut TagHints,
+) -> Result<usize, ParseError> {
+    let mut padded = Vec::with_capacity(end + 7);
+    padded.extend_from_slice(&bytes[..end]);
+    padded.extend_from_slice(&[0; 7]);
+    index_body_in::<M, PIPE>(m, &padded, start, end, out, hints)
 }
 
 /// The full path for the field at `p` (`d`: the first delimiter at or after it): tag conversion

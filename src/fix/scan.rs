@@ -1,12 +1,46 @@
 //! The only module of the codec with `unsafe`: byte scanning with AVX2 when the CPU has it
 //! (detected at run time with `is_x86_feature_detected!`), SWAR on `u64` words otherwise.
 //!
-//! Two primitives: the byte sum for CheckSum (10), and a 64-bit mask of the delimiter positions
-//! of a 64-byte block, which the field indexer walks with `trailing_zeros`.
+//! Three primitives: the byte sum for CheckSum (10), a 64-bit mask of the delimiter positions
+//! of a 64-byte block, which the field indexer walks with `trailing_zeros`, and the 8-byte word
+//! at a field start for its tag hint compare ([`Words`], no bound check).
 #![allow(unsafe_code)]
 
 use super::error::ParseError;
 use super::message::{Field, TagHints, index_body};
+
+/// The 8-byte words at the field starts of a message body, loaded without a bound check: the
+/// field indexer's hint compare loads one per field. A frame's body is followed by its 7-byte
+/// trailer (`10=ddd<SOH>`), so every offset in it has 8 bytes.
+#[derive(Clone, Copy)]
+pub(crate) struct Words<'a> {
+    bytes: &'a [u8],
+    /// `end + 7 <= bytes.len()`: `p < end` implies `p + 8 <= bytes.len()`.
+    end: usize,
+}
+
+impl<'a> Words<'a> {
+    /// The words of `bytes` at offsets below `end`, if 7 bytes follow `end`.
+    #[inline(always)]
+    pub(crate) fn new(bytes: &'a [u8], end: usize) -> Option<Self> {
+        (end.checked_add(7)? <= bytes.len()).then_some(Self { bytes, end })
+    }
+
+    /// The 8 bytes at `p` (little-endian), if `p < end`: one compare, where the slice's
+    /// checked load took two (and a live buffer length).
+    #[inline(always)]
+    pub(crate) fn at(self, p: usize) -> Option<u64> {
+        if p < self.end {
+            // SAFETY: `p < end` and `end + 7 <= bytes.len()` (checked in `new`), so
+            // `p + 8 <= bytes.len()`: the 8 bytes read are in `bytes`; `read_unaligned` needs
+            // no alignment.
+            let w = unsafe { self.bytes.as_ptr().add(p).cast::<u64>().read_unaligned() };
+            Some(u64::from_le(w))
+        } else {
+            None
+        }
+    }
+}
 
 /// Produces the delimiter bit mask of a 64-byte block (bit `i` set when `block[i]` is SOH, or
 /// SOH or `|` when `pipe`).

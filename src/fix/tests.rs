@@ -71,6 +71,33 @@ fn scanners_agree() {
     }
 }
 
+/// A body followed by fewer than 7 bytes (only direct callers of the indexer; a frame always has
+/// its trailer) indexes from a padded copy: the same fields and errors as in its frame.
+#[test]
+fn bodies_without_a_trailer_index_the_same() {
+    let msgs = [
+        ER,
+        "8=FIX.4.4|9=0|35=0|49=A|56=B|34=|10=000|",
+        "8=FIX.4.4|9=0|35=0|49=A|56=B|35=1|10=000|",
+        "8=FIX.4.4|9=0|35=0|1234567=A|12345678=B|123456789=C|10=000|",
+    ];
+    for (k, m) in msgs.iter().enumerate() {
+        let m = fix_up(m);
+        let f = frame_one(&m, &FramerConfig::default()).unwrap();
+        let (s, e) = (f.body_start as usize, f.trailer_start as usize);
+        let mut warm = TagHints::default();
+        for round in 0..2 {
+            for cut in e..e + 7 {
+                for swar in [false, true] {
+                    let framed = index(&m, s, e, &mut TagHints::default(), swar);
+                    let bare = index(&m[..cut], s, e, &mut warm, swar);
+                    assert_eq!(framed, bare, "message {k} round {round} cut {cut}");
+                }
+            }
+        }
+    }
+}
+
 /// Tag hints left by one layout never change what another message indexes to, nor its errors.
 #[test]
 fn tag_hints_never_change_results() {
