@@ -552,11 +552,7 @@ impl<S: RowSink> Engine<S> {
             let cells = self.stats.len() as u32;
             let end = next.saturating_add(republish_budget).min(cells);
             for id in next..end {
-                let c = self.stats.head_mut(id);
-                if !c.dirty {
-                    c.dirty = true;
-                    self.dirty.push(id);
-                }
+                self.mark_dirty(id);
             }
             self.republish = (end < cells).then_some(end);
             self.last_republish_ns = now;
@@ -906,11 +902,17 @@ impl<S: RowSink> Engine<S> {
 
     fn mark_all_dirty(&mut self) {
         for id in 0..self.stats.len() as u32 {
-            let c = self.stats.head_mut(id);
-            if !c.dirty {
-                c.dirty = true;
-                self.dirty.push(id);
-            }
+            self.mark_dirty(id);
+        }
+    }
+
+    /// Queues cell `id`'s row for this publication pass.
+    #[inline]
+    fn mark_dirty(&mut self, id: u32) {
+        let c = self.stats.head_mut(id);
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push(id);
         }
     }
 
@@ -922,11 +924,7 @@ impl<S: RowSink> Engine<S> {
                 self.sink.set_lp_paused(lp as u16, paused);
                 for id in 0..self.stats.len() as u32 {
                     if usize::from(self.stats.key(id).lp) == lp {
-                        let c = self.stats.head_mut(id);
-                        if !c.dirty {
-                            c.dirty = true;
-                            self.dirty.push(id);
-                        }
+                        self.mark_dirty(id);
                     }
                 }
                 Outcome::Applied
@@ -971,10 +969,12 @@ impl<S: RowSink> Engine<S> {
     fn each_cell(
         &mut self,
         now: u64,
-        (lp, sym, bucket): (u16, u32, u8),
+        lp: u16,
+        sym: u32,
+        bucket: u8,
         f: impl FnMut(&mut crate::kpi::CellMut<'_>),
     ) {
-        self.each_cell_marking(now, (lp, sym, bucket), true, f);
+        self.each_cell_marking(now, lp, sym, bucket, true, f);
     }
 
     /// As [`Engine::each_cell`]; `dirty == false` for changes no row field shows (markouts at
@@ -983,7 +983,9 @@ impl<S: RowSink> Engine<S> {
     fn each_cell_marking(
         &mut self,
         now: u64,
-        (lp, sym, bucket): (u16, u32, u8),
+        lp: u16,
+        sym: u32,
+        bucket: u8,
         dirty: bool,
         mut f: impl FnMut(&mut crate::kpi::CellMut<'_>),
     ) {
@@ -1184,7 +1186,7 @@ impl<S: RowSink> Engine<S> {
         }
         let o = *self.orders.get(slot);
         let st = self.stamps_mut(now);
-        self.each_cell(now, (o.lp, o.sym, o.bucket), |c| {
+        self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
             let w = c.prepare_weights(st);
             c.add_w(ix::CXL_REQ, w, 1.0);
         });
@@ -1212,7 +1214,7 @@ impl<S: RowSink> Engine<S> {
         }
         let o = *self.orders.get(slot);
         let st = self.stamps_mut(now);
-        self.each_cell(now, (o.lp, o.sym, o.bucket), |c| {
+        self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
             let w = c.prepare_weights(st);
             c.add_w(ix::CXL_REJ, w, 1.0);
         });
@@ -1348,7 +1350,7 @@ impl<S: RowSink> Engine<S> {
         } else {
             0.0
         };
-        self.each_cell(now, (o.lp, o.sym, o.bucket), |c| {
+        self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
             let w = c.prepare_weights(st);
             c.add_w(ix::ORDERS, w, 1.0);
             c.add_w(ix::REJECTS, w, rejected);
@@ -1412,7 +1414,7 @@ impl<S: RowSink> Engine<S> {
             self.orders.get_mut(slot).t_ack = now.max(1);
             let lat = now.saturating_sub(o.t_a);
             let st = self.stamps_mut(now);
-            self.each_cell(now, (o.lp, o.sym, o.bucket), |c| {
+            self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
                 let w = c.prepare_weights(st);
                 c.add_latency_w(false, lat, w);
             });
@@ -1429,7 +1431,7 @@ impl<S: RowSink> Engine<S> {
             self.orders.get_mut(slot).t_first_fill = now.max(1);
             let lat = now.saturating_sub(o.t_a);
             let st = self.stamps_mut(now);
-            self.each_cell(now, (o.lp, o.sym, o.bucket), |c| {
+            self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
                 let w = c.prepare_weights(st);
                 c.add_latency_w(true, lat, w);
             });
@@ -1457,7 +1459,7 @@ impl<S: RowSink> Engine<S> {
         // A fill after the order was counted (fill after cancel): add it to the filled shares.
         if late {
             let st = self.stamps_mut(o.t_a);
-            self.each_cell(now, (o.lp, o.sym, o.bucket), |c| {
+            self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
                 let w = c.prepare_weights(st);
                 c.add_w(ix::QTY_FILLED, w, m.last_qty as f64);
             });
@@ -1485,7 +1487,7 @@ impl<S: RowSink> Engine<S> {
         } else {
             None
         };
-        self.each_cell(now, (r.lp, r.sym, r.bucket), |c| {
+        self.each_cell(now, r.lp, r.sym, r.bucket, |c| {
             let w = c.prepare_weights(st);
             c.add_w(ix::FILLS, w, sign);
             c.add_w(ix::TTE + tte, w, sign * x);
@@ -1534,7 +1536,7 @@ impl<S: RowSink> Engine<S> {
         let rs = a.realized_spread_bps(r.px, later);
         let q = ix::MO + 4 * h;
         let shown = h == self.est.score_horizon;
-        self.each_cell_marking(now, (r.lp, r.sym, r.bucket), shown, |c| {
+        self.each_cell_marking(now, r.lp, r.sym, r.bucket, shown, |c| {
             let w = c.prepare_weights(st);
             c.add_w(q, w, sign * x);
             c.add_w(q + 1, w, sign * x * mo);
@@ -1612,7 +1614,7 @@ impl<S: RowSink> Engine<S> {
         if counted {
             let st = self.stamps_mut(old.t_a);
             let delta = new_qty as f64 - old.qty as f64;
-            self.each_cell(now, (old.lp, old.sym, old.bucket), |c| {
+            self.each_cell(now, old.lp, old.sym, old.bucket, |c| {
                 let w = c.prepare_weights(st);
                 c.add_w(ix::QTY_FILLED, w, delta);
             });
