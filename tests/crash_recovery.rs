@@ -17,9 +17,12 @@
 //! ResendRequest bring back what the journal lacks.
 #![allow(clippy::disallowed_methods)] // test harness: wall-clock deadlines
 
+#[path = "common/ansi.rs"]
+mod ansi;
 #[path = "common/crash.rs"]
 mod common;
-use common::{BIN, Rng, signal, strip_ansi};
+use ansi::strip_ansi;
+use common::{BIN, Rng, signal};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -31,9 +31,12 @@
 //! (the journal ran before, so it journaled none of the session: resume at 1).
 #![allow(clippy::disallowed_methods)] // test harness: wall-clock deadlines and SendingTime
 
+#[path = "common/ansi.rs"]
+mod ansi;
 #[path = "common/crash.rs"]
 mod common;
-use common::{BIN, Rng, signal, strip_ansi};
+use ansi::strip_ansi;
+use common::{BIN, Rng, signal};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -12,21 +12,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lpscore");
+#[path = "common/ansi.rs"]
+mod ansi;
+use ansi::strip_ansi;
 
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::new();
-    let mut esc = false;
-    for c in s.chars() {
-        match (esc, c) {
-            (false, '\x1b') => esc = true,
-            (true, 'm') => esc = false,
-            (true, _) => {}
-            (false, c) => out.push(c),
-        }
-    }
-    out
-}
+const BIN: &str = env!("CARGO_BIN_EXE_lpscore");
 
 /// One parsed sample.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,6 +6,10 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+#[path = "common/ansi.rs"]
+mod ansi;
+use ansi::strip_ansi;
+
 const BIN: &str = env!("CARGO_BIN_EXE_lpscore");
 
 #[test]
@@ -40,20 +44,6 @@ fn check_accepts_the_example_and_names_bad_fields() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("group[0].sessions[0]"), "{err}");
     let _ = std::fs::remove_file(&bad);
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::new();
-    let mut esc = false;
-    for c in s.chars() {
-        match (esc, c) {
-            (false, '\x1b') => esc = true,
-            (true, 'm') => esc = false,
-            (true, _) => {}
-            (false, c) => out.push(c),
-        }
-    }
-    out
 }
 
 #[test]

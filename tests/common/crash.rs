@@ -58,21 +58,6 @@ impl Rng {
     }
 }
 
-/// A log line without its ANSI colour codes.
-pub fn strip_ansi(s: &str) -> String {
-    let mut out = String::new();
-    let mut esc = false;
-    for c in s.chars() {
-        match (esc, c) {
-            (false, '\x1b') => esc = true,
-            (true, 'm') => esc = false,
-            (true, _) => {}
-            (false, c) => out.push(c),
-        }
-    }
-    out
-}
-
 /// Sends `sig` to the appliance.
 pub fn signal(child: &Child, sig: libc::c_int) {
     // SAFETY: signalling our own child process.
