@@ -304,6 +304,20 @@ impl<T: Target> Controller<T> {
         let slot = find_profile(st, req.get("profile"))?;
         let (name, old) = st.profiles[slot].clone().ok_or("no such profile")?;
         let w = parse_weights(req.get("weights"), old, true)?;
+        self.install_profile(st, slot, name, w, false)
+    }
+
+    /// Puts profile `name` with weights `w` in `slot` in every group (acknowledged), then in
+    /// the control thread's model, then in the configuration file (`add`: a new profile, else
+    /// new weights for an existing one).
+    fn install_profile(
+        &self,
+        st: &mut State,
+        slot: usize,
+        name: String,
+        w: [f64; N_WEIGHTS],
+        add: bool,
+    ) -> Reply {
         let sn = ShortName::new(&name).ok_or("bad profile name")?;
         self.apply_all(st, |ack| Command::SetProfile {
             profile: slot as u8,
@@ -312,13 +326,18 @@ impl<T: Target> Controller<T> {
             ack: Some(ack),
         })?;
         st.profiles[slot] = Some((name.clone(), w));
-        let persisted = self.persist(
-            st,
+        let change = if add {
+            Change::Add {
+                name: &name,
+                weights: &w,
+            }
+        } else {
             Change::Set {
                 name: &name,
                 weights: &w,
-            },
-        );
+            }
+        };
+        let persisted = self.persist(st, change);
         Ok(with_persisted(profile_json(slot, &name, &w), persisted))
     }
 
@@ -337,22 +356,7 @@ impl<T: Target> Controller<T> {
             .position(Option::is_none)
             .ok_or("all 8 profile slots are taken: remove a profile first")?;
         let w = parse_weights(req.get("weights"), [0.0; N_WEIGHTS], true)?;
-        let sn = ShortName::new(&name).ok_or("bad profile name")?;
-        self.apply_all(st, |ack| Command::SetProfile {
-            profile: slot as u8,
-            name: sn,
-            weights: w,
-            ack: Some(ack),
-        })?;
-        st.profiles[slot] = Some((name.clone(), w));
-        let persisted = self.persist(
-            st,
-            Change::Add {
-                name: &name,
-                weights: &w,
-            },
-        );
-        Ok(with_persisted(profile_json(slot, &name, &w), persisted))
+        self.install_profile(st, slot, name, w, true)
     }
 
     fn remove_profile(&self, st: &mut State, req: &Map<String, Value>) -> Reply {
