@@ -672,6 +672,9 @@ static inline int lpscore_symbol_name(const lpscore_board *board, uint32_t sym, 
  */
 static inline int lpscore__seq_read(const uint64_t *w, uint64_t *out, unsigned n_words) {
     unsigned tries, i;
+    /* Rows are 128 bytes: request the second line before the seq load, so that after a
+     * publication (both lines moved to the writer's core) the two transfers overlap. A hint. */
+    if (n_words >= 8) __builtin_prefetch(&w[8], 0, 3);
     for (tries = 0; tries < LPSCORE_MAX_TRIES; tries++) {
         /* Acquire: pairs with the writer's final Release store of the even seq, so the data
          * words loaded below are at least as new as that publication. */

@@ -82,6 +82,15 @@ impl Board {
     }
 }
 
+/// A consistent copy of row `r`'s data words. The row's second line is requested before the
+/// `seq` load: after a publication both lines have moved to the writer's core, and the reader
+/// then waits for the two transfers together instead of one after the other.
+#[inline]
+pub(crate) fn read_row(r: &Row) -> Result<[u64; ROW_DATA_WORDS], crate::ReadError> {
+    crate::map::prefetch((r as *const Row).cast::<u8>().wrapping_add(64), 64);
+    row_lock(r).read()
+}
+
 #[inline]
 pub(crate) fn row_lock(r: &Row) -> SeqLock<'_, ROW_DATA_WORDS> {
     SeqLock::new(&r.seq, &r.data)

@@ -2,7 +2,7 @@
 //! offset is trusted) and maps it `PROT_READ`; after that, lookups and reads are plain memory
 //! accesses: no syscall, no lock, no allocation.
 
-use crate::board::{Board, check_header, header_words, profile_lock, row_lock};
+use crate::board::{Board, check_header, header_words, profile_lock, read_row};
 use crate::error::{OpenError, OsError};
 use crate::layout::{
     self, Geometry, HEADER_LEN, LP_FLAG_IN_USE, LP_FLAG_PAUSED, PROFILE_FLAG_ACTIVE,
@@ -682,7 +682,7 @@ impl Scoreboard {
         let idx =
             row_index(&self.board.geo, symbol.into(), bucket, lp).ok_or(ReadError::OutOfRange)?;
         let r = self.board.row(idx).ok_or(ReadError::OutOfRange)?;
-        row_lock(r).read().map(|w| ScoreRow::from_words(&w))
+        read_row(r).map(|w| ScoreRow::from_words(&w))
     }
 
     /// The raw 15 data words of row `row_index`, consistent (seqlock).
@@ -703,7 +703,7 @@ impl Scoreboard {
             .board
             .row(row_index as u64)
             .ok_or(ReadError::OutOfRange)?;
-        row_lock(r).read()
+        read_row(r)
     }
 
     /// The LP's row over all symbols and all sizes.
@@ -749,7 +749,7 @@ impl Scoreboard {
         let n = self.n_lps().min(out.len() as u64);
         let rows = self.board.rows(first, n).ok_or(ReadError::OutOfRange)?;
         for (o, r) in out.iter_mut().zip(rows) {
-            *o = ScoreRow::from_words(&row_lock(r).read()?);
+            *o = ScoreRow::from_words(&read_row(r)?);
         }
         Ok(n as usize)
     }
