@@ -449,6 +449,7 @@ fn fixt_logon_requires_default_appl_ver_id() {
         username: None,
         password: None,
         default_appl_ver_id: None,
+        next_expected_msg_seq_num: Some(17),
         raw: Raw::default(),
     };
     let mut enc = Encoder::new();

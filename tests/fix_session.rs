@@ -114,6 +114,8 @@ struct Peer {
     sender: Vec<u8>,
     target: Vec<u8>,
     seq: u64,
+    /// NextExpectedMsgSeqNum (789) on its Logons.
+    next_expected: Option<u64>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -131,6 +133,7 @@ impl Peer {
             sender: b"LP1".to_vec(),
             target: b"LPS".to_vec(),
             seq: 1,
+            next_expected: None,
         }
     }
 
@@ -155,6 +158,7 @@ impl Peer {
             username: pass.map(|_| &b"user"[..]),
             password: pass,
             default_appl_ver_id: None,
+            next_expected_msg_seq_num: self.next_expected,
             raw: Raw::default(),
         };
         self.enc.encode(&m).to_vec()
@@ -1122,6 +1126,149 @@ fn counterparty_resend_request_is_answered_with_gap_fill() {
     r.recv(&p.resend_request(now(32), 1, 1), now(32));
     let s = r.sent();
     assert_eq!(s[0].get(36), Some("2"));
+}
+
+// ---- NextExpectedMsgSeqNum (789) -------------------------------------------------------------
+
+/// An acceptor that sent 1..=3 before a cut (Logon answer, two heartbeats) and received 1..=10.
+fn acceptor_after_a_cut(name: &str, send_789: bool) -> (Rig, SessionSettings) {
+    let mut st = settings(&tmp_dir(name));
+    st.next_expected_msg_seq_num = send_789;
+    {
+        let mut r = Rig::new(&st, Role::Acceptor);
+        let mut p = Peer::new();
+        r.s.on_connected(now(0), &mut r.out);
+        r.recv(&p.logon(now(0)), now(0));
+        for _ in 0..9 {
+            r.recv(&p.app(now(1)), now(1)); // 2..=10
+        }
+        r.s.on_timer(now(30), &mut r.out); // our 2
+        r.s.on_timer(now(60), &mut r.out); // our 3 (a heartbeat every 30 s)
+        assert_eq!((r.s.next_in(), r.s.next_out()), (11, 4));
+    }
+    (Rig::new(&st, Role::Acceptor), st)
+}
+
+#[test]
+fn next_expected_below_ours_is_answered_with_logon_then_gap_fill() {
+    let (mut r, _) = acceptor_after_a_cut("nems_low", true);
+    let mut p = Peer::new();
+    p.seq = 11;
+    // The counterparty got only our 1 (the Logon answer): it expects 2.
+    p.next_expected = Some(2);
+    r.s.on_connected(now(100), &mut r.out);
+    assert_eq!(r.recv(&p.logon(now(100)), now(100)), Verdict::Continue);
+    let s = r.sent();
+    assert_eq!(types(&s), ["A", "4"], "our Logon first, then the resend");
+    assert_eq!(s[0].seq(), 4);
+    assert_eq!(
+        s[0].get(789),
+        Some("12"),
+        "we expect the number after its in-sequence Logon"
+    );
+    assert_eq!(s[1].seq(), 2);
+    assert_eq!(s[1].get(43), Some("Y"));
+    assert!(s[1].get(122).is_some());
+    assert_eq!(s[1].get(123), Some("Y"));
+    assert_eq!(
+        s[1].get(36),
+        Some("5"),
+        "covers 2..=4, our Logon answer included"
+    );
+    assert_eq!(r.s.next_out(), 5, "a gap fill does not move next_out");
+    assert_eq!(r.s.counters().gap_fills_sent, 1);
+    assert_eq!(r.s.state(), SessionState::Active);
+    r.recv(&p.app(now(101)), now(101));
+    assert_eq!(r.delivered, [12]);
+}
+
+#[test]
+fn next_expected_equal_to_ours_sends_nothing_more() {
+    let (mut r, _) = acceptor_after_a_cut("nems_eq", false);
+    let mut p = Peer::new();
+    p.seq = 11;
+    p.next_expected = Some(4);
+    r.s.on_connected(now(100), &mut r.out);
+    assert_eq!(r.recv(&p.logon(now(100)), now(100)), Verdict::Continue);
+    let s = r.sent();
+    assert_eq!(types(&s), ["A"]);
+    assert_eq!(s[0].seq(), 4);
+    assert_eq!(s[0].get(789), None, "not sent unless configured");
+    assert_eq!(r.s.counters().gap_fills_sent, 0);
+}
+
+#[test]
+fn next_expected_above_ours_is_refused_with_logout() {
+    let (mut r, _) = acceptor_after_a_cut("nems_high", false);
+    let mut p = Peer::new();
+    p.seq = 11;
+    p.next_expected = Some(9);
+    r.s.on_connected(now(100), &mut r.out);
+    let v = r.recv(&p.logon(now(100)), now(100));
+    assert_eq!(
+        v,
+        Verdict::Disconnect(DisconnectReason::NextExpectedTooHigh)
+    );
+    let s = r.sent();
+    assert_eq!(types(&s), ["5"]);
+    assert_eq!(
+        s[0].get(58),
+        Some("NextExpectedMsgSeqNum (789) too high, expecting at most 4 but received 9")
+    );
+    assert_eq!(r.delivered, Vec::<u64>::new());
+    // Nothing was consumed: the counterparty's Logon is expected again.
+    assert_eq!(r.s.next_in(), 11);
+}
+
+#[test]
+fn next_expected_zero_is_refused() {
+    let (mut r, mut p) = (
+        Rig::new(&settings(&tmp_dir("nems_zero")), Role::Acceptor),
+        Peer::new(),
+    );
+    p.next_expected = Some(0);
+    r.s.on_connected(now(0), &mut r.out);
+    let v = r.recv(&p.logon(now(0)), now(0));
+    assert_eq!(v, Verdict::Disconnect(DisconnectReason::LogonRejected));
+    let s = r.sent();
+    assert_eq!(
+        s[0].get(58),
+        Some("NextExpectedMsgSeqNum (789) must be at least 1")
+    );
+}
+
+#[test]
+fn initiator_sends_next_expected_and_honours_the_answers() {
+    let (_, st) = acceptor_after_a_cut("nems_init", true);
+    // The same store, now as the initiator: next_in 11, next_out 4.
+    let mut r = Rig::new(&st, Role::Initiator);
+    r.s.on_connected(now(100), &mut r.out);
+    let s = r.sent();
+    assert_eq!(types(&s), ["A"]);
+    assert_eq!(s[0].seq(), 4);
+    assert_eq!(s[0].get(789), Some("11"));
+    // The answer says it has seen only up to our 2: GapFill 3..=4.
+    let mut p = Peer::new();
+    p.seq = 11;
+    p.next_expected = Some(3);
+    assert_eq!(r.recv(&p.logon(now(101)), now(101)), Verdict::Continue);
+    let s = r.sent();
+    assert_eq!(types(&s), ["4"]);
+    assert_eq!((s[0].seq(), s[0].get(36)), (3, Some("5")));
+    assert_eq!(r.s.state(), SessionState::Active);
+}
+
+#[test]
+fn acceptor_answer_next_expected_asks_for_a_gap_before_a_high_logon() {
+    let (mut r, _) = acceptor_after_a_cut("nems_gap", true);
+    let mut p = Peer::new();
+    p.seq = 15; // 11..=14 lost
+    r.s.on_connected(now(100), &mut r.out);
+    assert_eq!(r.recv(&p.logon(now(100)), now(100)), Verdict::Continue);
+    let s = r.sent();
+    assert_eq!(types(&s), ["A", "2"], "our Logon, then the ResendRequest");
+    assert_eq!(s[0].get(789), Some("11"));
+    assert_eq!(s[1].get(7), Some("11"));
 }
 
 // ---- persistence -----------------------------------------------------------------------------

@@ -878,6 +878,8 @@ view! {
         opt password: &'a [u8] = 554,
         /// DefaultApplVerID (1137), `9` = FIX.5.0SP2.
         opt default_appl_ver_id: &'a [u8] = 1137,
+        /// NextExpectedMsgSeqNum (789): the next MsgSeqNum the sender expects to receive.
+        opt next_expected_msg_seq_num: u64 = 789,
     }
     check = check_logon
 }

@@ -95,6 +95,9 @@ pub enum DisconnectReason {
     LogoutTimeout,
     /// MsgSeqNum lower than expected without PossDupFlag.
     SeqTooLow,
+    /// The counterparty's Logon asks, with NextExpectedMsgSeqNum (789), for a number above the
+    /// next we will send: its state is ahead of ours, which no resend can repair.
+    NextExpectedTooHigh,
     /// A later message with the wrong CompIDs (Reject 373=9 and Logout were queued).
     CompIdProblem,
     /// A message with another BeginString.
@@ -122,6 +125,7 @@ impl fmt::Display for DisconnectReason {
             Self::LogoutComplete => "logout complete",
             Self::LogoutTimeout => "logout timeout",
             Self::SeqTooLow => "MsgSeqNum too low",
+            Self::NextExpectedTooHigh => "NextExpectedMsgSeqNum (789) too high",
             Self::CompIdProblem => "CompID problem",
             Self::IncorrectBeginString => "incorrect BeginString",
             Self::SendingTimeAccuracy => "SendingTime accuracy problem",
@@ -561,7 +565,8 @@ impl Session {
                 self.hb_ns = u64::from(self.settings.heartbeat_s) * NS_PER_S;
                 let hb = self.settings.heartbeat_s;
                 let reset = self.sent_reset;
-                if let Err(e) = self.send_logon(hb, reset, now, out) {
+                let next_in = self.next_in;
+                if let Err(e) = self.send_logon(hb, reset, next_in, now, out) {
                     self.store_failed(&e);
                     return;
                 }
@@ -1173,12 +1178,48 @@ impl Session {
             );
             return self.refuse(&text, DisconnectReason::SeqTooLow, now, out);
         }
+        // NextExpectedMsgSeqNum (789): the number the counterparty expects from us next, set
+        // before our answer (acceptor) or after our Logon (initiator): `next_out` either way.
+        let peer_next = logon.next_expected_msg_seq_num;
+        match peer_next {
+            Some(0) => {
+                return self.refuse(
+                    "NextExpectedMsgSeqNum (789) must be at least 1",
+                    DisconnectReason::LogonRejected,
+                    now,
+                    out,
+                );
+            }
+            Some(n) if n > self.next_out => {
+                let text = format!(
+                    "NextExpectedMsgSeqNum (789) too high, expecting at most {} but received {n}",
+                    self.next_out
+                );
+                return self.refuse(&text, DisconnectReason::NextExpectedTooHigh, now, out);
+            }
+            _ => {}
+        }
         if self.role == Role::Acceptor {
             self.hb_ns = u64::from(logon.heart_bt_int) * NS_PER_S;
-            if let Err(e) = self.send_logon(logon.heart_bt_int, reset, now, out) {
+            // Our answer's 789 counts this Logon when it is the number we expect.
+            let next_in = if seq == self.next_in {
+                seq + 1
+            } else {
+                self.next_in
+            };
+            if let Err(e) = self.send_logon(logon.heart_bt_int, reset, next_in, now, out) {
                 self.store_failed(&e);
                 return Verdict::Disconnect(DisconnectReason::StoreFailed);
             }
+        }
+        if let Some(begin) =
+            peer_next.filter(|&n| n < self.next_out - u64::from(self.role == Role::Acceptor))
+        {
+            // The counterparty lacks some of what we sent before this Logon (all session
+            // messages): one GapFill after our Logon, as for a ResendRequest(begin, 0).
+            tracing::info!(session = %self.key, begin, next_out = self.next_out,
+                "NextExpectedMsgSeqNum (789) below our last MsgSeqNum: answered with GapFill");
+            self.send_gap_fill(begin, self.next_out, now, out);
         }
         self.state = SessionState::Active;
         self.counters.logons += 1;
@@ -1218,7 +1259,8 @@ impl Session {
                 }
                 self.hb_ns = u64::from(l.heart_bt_int.min(3600)) * NS_PER_S;
                 let hb = l.heart_bt_int.min(3600);
-                if let Err(e) = self.send_logon(hb, true, now, out) {
+                // 789 = 2: this Logon is number 1.
+                if let Err(e) = self.send_logon(hb, true, 2, now, out) {
                     self.store_failed(&e);
                     return Verdict::Disconnect(DisconnectReason::StoreFailed);
                 }
@@ -1540,7 +1582,13 @@ impl Session {
             end + 1
         };
         tracing::info!(session = %self.key, begin, end, new_seq, "ResendRequest answered with GapFill");
-        // A resend: written at its old number, `next_out` does not move.
+        self.send_gap_fill(begin, new_seq, now, out);
+        Verdict::Continue
+    }
+
+    /// SequenceReset-GapFill at MsgSeqNum `begin` up to `new_seq`: a resend, written at its old
+    /// number, so `next_out` does not move.
+    fn send_gap_fill(&mut self, begin: u64, new_seq: u64, now: Now, out: &mut Outbox) {
         push!(self, out, {
             let mut hdr = header(&self.ids, begin, now);
             hdr.poss_dup = Some(true);
@@ -1554,7 +1602,6 @@ impl Session {
         });
         self.last_sent = now.mono_ns;
         self.counters.gap_fills_sent += 1;
-        Verdict::Continue
     }
 
     fn logout_received(&mut self, msg: &Message<'_>, now: Now, out: &mut Outbox) -> Verdict {
@@ -1669,10 +1716,12 @@ impl Session {
         Ok(())
     }
 
+    /// Our Logon; `next_in` is its NextExpectedMsgSeqNum (789) when the settings send one.
     fn send_logon(
         &mut self,
         hb: u32,
         reset: bool,
+        next_in: u64,
         now: Now,
         out: &mut Outbox,
     ) -> Result<(), StoreError> {
@@ -1697,6 +1746,7 @@ impl Session {
                 .filter(|_| send_creds)
                 .map(str::as_bytes),
             default_appl_ver_id: fixt.then_some(appl.as_bytes()),
+            next_expected_msg_seq_num: self.settings.next_expected_msg_seq_num.then_some(next_in),
             raw: Raw::default(),
         };
         push!(self, out, logon);

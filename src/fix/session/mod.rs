@@ -102,6 +102,11 @@ pub struct SessionSettings {
     /// DefaultApplVerID (1137) sent in a FIXT.1.1 Logon (default `9` = FIX.5.0SP2).
     #[serde(default)]
     pub default_appl_ver_id: Option<String>,
+    /// Send NextExpectedMsgSeqNum (789), the next MsgSeqNum we expect, in our Logons (QuickFIX's
+    /// EnableNextExpectedMsgSeqNum), so the counterparty can resend what we lack without waiting
+    /// for a ResendRequest. A counterparty's 789 is honoured whatever this says.
+    #[serde(default)]
+    pub next_expected_msg_seq_num: bool,
 }
 
 impl SessionSettings {
@@ -129,6 +134,7 @@ impl SessionSettings {
             max_latency_s: default_max_latency_s(),
             max_queued: default_max_queued(),
             default_appl_ver_id: None,
+            next_expected_msg_seq_num: false,
         }
     }
 
