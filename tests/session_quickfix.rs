@@ -666,20 +666,26 @@ fn s2_heartbeats_and_test_requests_over_a_quiet_period() {
 
 #[test]
 fn s3_connection_cut_mid_stream_gap_filled_by_resend() {
+    scenario_3("s3", false);
+}
+
+/// As scenario 3 with NextExpectedMsgSeqNum (789) in lpscore's Logons: QuickFIX C++ 1.15 does not
+/// implement 789 (QuickFIX/J and /n do), so this proves that a counterparty that ignores it still
+/// interoperates, and the gap is still filled by the ResendRequest.
+#[test]
+fn s3b_with_next_expected_msg_seq_num_in_our_logons() {
+    scenario_3("s3b", true);
+}
+
+fn scenario_3(name: &str, send_789: bool) {
     let _g = lock();
-    let sc = Scratch::new("s3");
+    let sc = Scratch::new(name);
     let msgs = drop_copy(3, 2_000);
     let file = sc.path("msgs.fix");
     write_lines(&file, &msgs);
-    let lp = start_lpscore(
-        Backend::BusyPoll,
-        vec![acceptor_session(
-            1,
-            lp_settings(&sc.path("lp-store"), 30, "QF"),
-        )],
-        &sc,
-        "a",
-    );
+    let mut fix = lp_settings(&sc.path("lp-store"), 30, "QF");
+    fix.next_expected_msg_seq_num = send_789;
+    let lp = start_lpscore(Backend::BusyPoll, vec![acceptor_session(1, fix)], &sc, "a");
     let port = lp.group.addr_of(1).unwrap().port();
     let qcfg = sc.path("qf.cfg");
     qf_settings(&qcfg, "initiator", port, &sc.path("qf-store"), 30, "QF");
@@ -706,14 +712,14 @@ fn s3_connection_cut_mid_stream_gap_filled_by_resend() {
     qf.expect("logged_out", 20);
     let q = qf.stats();
     qf.quit();
-    let (fin, eng) = finish_and_compare(lp, &msgs, &sc, "s3");
+    let (fin, eng) = finish_and_compare(lp, &msgs, &sc, name);
     let f = fin.session(1).unwrap();
     assert_eq!(f.delivered as usize, n);
     assert_eq!(f.logons, 2);
     assert!(f.resend_requests >= 1, "no ResendRequest: {f:?}");
     assert!(q.rr_in >= 1, "QuickFIX got no ResendRequest");
     println!(
-        "scenario 3: sent {n} ({} while disconnected), received {}, de-duplicated {}; \
+        "scenario {name}: sent {n} ({} while disconnected), received {}, de-duplicated {}; \
          ResendRequests {}, connections {}, orders {}, execs {}",
         b - a,
         f.delivered,
