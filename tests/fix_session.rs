@@ -357,6 +357,14 @@ impl Rig {
     fn sent(&mut self) -> Vec<Sent> {
         drain(&mut self.out)
     }
+    /// Connected at 0 s, the peer's Logon (its seq 1) and `apps` application messages at 1 s.
+    fn logon_and_apps(&mut self, p: &mut Peer, apps: usize) {
+        self.s.on_connected(now(0), &mut self.out);
+        self.recv(&p.logon(now(0)), now(0));
+        for _ in 0..apps {
+            self.recv(&p.app(now(1)), now(1));
+        }
+    }
     /// Acceptor logged on with the peer (peer seq 1, ours 1).
     fn logged_on(name: &str) -> (Self, Peer) {
         let st = settings(&tmp_dir(name));
@@ -749,11 +757,7 @@ fn reconnect_after_a_cut_recovers_what_was_sent_while_down() {
     let st = settings(&dir);
     let mut r = Rig::new(&st, Role::Acceptor);
     let mut p = Peer::new();
-    r.s.on_connected(now(0), &mut r.out);
-    r.recv(&p.logon(now(0)), now(0));
-    for _ in 0..4 {
-        r.recv(&p.app(now(1)), now(1)); // 2..=5
-    }
+    r.logon_and_apps(&mut p, 4); // 2..=5
     // 7 arrives (6 garbled), then the connection is cut: 7 was held, it is forgotten.
     p.seq = 7;
     r.recv(&p.app(now(1)), now(1));
@@ -1137,11 +1141,7 @@ fn acceptor_after_a_cut(name: &str, send_789: bool) -> (Rig, SessionSettings) {
     {
         let mut r = Rig::new(&st, Role::Acceptor);
         let mut p = Peer::new();
-        r.s.on_connected(now(0), &mut r.out);
-        r.recv(&p.logon(now(0)), now(0));
-        for _ in 0..9 {
-            r.recv(&p.app(now(1)), now(1)); // 2..=10
-        }
+        r.logon_and_apps(&mut p, 9); // 2..=10
         r.s.on_timer(now(30), &mut r.out); // our 2
         r.s.on_timer(now(60), &mut r.out); // our 3 (a heartbeat every 30 s)
         assert_eq!((r.s.next_in(), r.s.next_out()), (11, 4));
@@ -1149,16 +1149,24 @@ fn acceptor_after_a_cut(name: &str, send_789: bool) -> (Rig, SessionSettings) {
     (Rig::new(&st, Role::Acceptor), st)
 }
 
+/// The counterparty of [`acceptor_after_a_cut`] reconnects at `seq` with `next_expected` (789)
+/// on its Logon: the verdict and what the session sent.
+fn reconnect(r: &mut Rig, seq: u64, next_expected: Option<u64>) -> (Peer, Verdict, Vec<Sent>) {
+    let mut p = Peer::new();
+    p.seq = seq;
+    p.next_expected = next_expected;
+    r.s.on_connected(now(100), &mut r.out);
+    let v = r.recv(&p.logon(now(100)), now(100));
+    let sent = r.sent();
+    (p, v, sent)
+}
+
 #[test]
 fn next_expected_below_ours_is_answered_with_logon_then_gap_fill() {
     let (mut r, _) = acceptor_after_a_cut("nems_low", true);
-    let mut p = Peer::new();
-    p.seq = 11;
     // The counterparty got only our 1 (the Logon answer): it expects 2.
-    p.next_expected = Some(2);
-    r.s.on_connected(now(100), &mut r.out);
-    assert_eq!(r.recv(&p.logon(now(100)), now(100)), Verdict::Continue);
-    let s = r.sent();
+    let (mut p, v, s) = reconnect(&mut r, 11, Some(2));
+    assert_eq!(v, Verdict::Continue);
     assert_eq!(types(&s), ["A", "4"], "our Logon first, then the resend");
     assert_eq!(s[0].seq(), 4);
     assert_eq!(
@@ -1185,12 +1193,8 @@ fn next_expected_below_ours_is_answered_with_logon_then_gap_fill() {
 #[test]
 fn next_expected_equal_to_ours_sends_nothing_more() {
     let (mut r, _) = acceptor_after_a_cut("nems_eq", false);
-    let mut p = Peer::new();
-    p.seq = 11;
-    p.next_expected = Some(4);
-    r.s.on_connected(now(100), &mut r.out);
-    assert_eq!(r.recv(&p.logon(now(100)), now(100)), Verdict::Continue);
-    let s = r.sent();
+    let (_, v, s) = reconnect(&mut r, 11, Some(4));
+    assert_eq!(v, Verdict::Continue);
     assert_eq!(types(&s), ["A"]);
     assert_eq!(s[0].seq(), 4);
     assert_eq!(s[0].get(789), None, "not sent unless configured");
@@ -1200,16 +1204,11 @@ fn next_expected_equal_to_ours_sends_nothing_more() {
 #[test]
 fn next_expected_above_ours_is_refused_with_logout() {
     let (mut r, _) = acceptor_after_a_cut("nems_high", false);
-    let mut p = Peer::new();
-    p.seq = 11;
-    p.next_expected = Some(9);
-    r.s.on_connected(now(100), &mut r.out);
-    let v = r.recv(&p.logon(now(100)), now(100));
+    let (_, v, s) = reconnect(&mut r, 11, Some(9));
     assert_eq!(
         v,
         Verdict::Disconnect(DisconnectReason::NextExpectedTooHigh)
     );
-    let s = r.sent();
     assert_eq!(types(&s), ["5"]);
     assert_eq!(
         s[0].get(58),
@@ -1261,11 +1260,8 @@ fn initiator_sends_next_expected_and_honours_the_answers() {
 #[test]
 fn acceptor_answer_next_expected_asks_for_a_gap_before_a_high_logon() {
     let (mut r, _) = acceptor_after_a_cut("nems_gap", true);
-    let mut p = Peer::new();
-    p.seq = 15; // 11..=14 lost
-    r.s.on_connected(now(100), &mut r.out);
-    assert_eq!(r.recv(&p.logon(now(100)), now(100)), Verdict::Continue);
-    let s = r.sent();
+    let (_, v, s) = reconnect(&mut r, 15, None); // 11..=14 lost
+    assert_eq!(v, Verdict::Continue);
     assert_eq!(types(&s), ["A", "2"], "our Logon, then the ResendRequest");
     assert_eq!(s[0].get(789), Some("11"));
     assert_eq!(s[1].get(7), Some("11"));
@@ -1280,11 +1276,7 @@ fn sequence_numbers_persist_across_a_new_session() {
     {
         let mut r = Rig::new(&st, Role::Acceptor);
         let mut p = Peer::new();
-        r.s.on_connected(now(0), &mut r.out);
-        r.recv(&p.logon(now(0)), now(0));
-        for _ in 0..9 {
-            r.recv(&p.app(now(1)), now(1)); // 2..=10
-        }
+        r.logon_and_apps(&mut p, 9); // 2..=10
         r.s.on_timer(now(30), &mut r.out); // heartbeat: our 2
         assert_eq!((r.s.next_in(), r.s.next_out()), (11, 3));
         // Dropped without any orderly shutdown (as a killed process).
