@@ -336,7 +336,7 @@ impl EarlyBuffer {
             return false;
         }
         let cap = self.buf.len();
-        self.buf[(self.head + self.len) % cap] = m;
+        self.buf[crate::orders::map::ring_wrap(self.head + self.len, cap)] = m;
         self.len += 1;
         true
     }
@@ -345,7 +345,7 @@ impl EarlyBuffer {
             return None;
         }
         let m = self.buf[self.head];
-        self.head = (self.head + 1) % self.buf.len();
+        self.head = crate::orders::map::ring_wrap(self.head + 1, self.buf.len());
         self.len -= 1;
         Some(m)
     }
@@ -720,12 +720,20 @@ impl<S: RowSink> Engine<S> {
         )
     }
 
+    /// The stamps of `t` if remembered (the current event time's, or the last other time's).
+    #[inline]
+    fn remembered_stamps(&self, t: u64) -> Option<Stamps> {
+        match (self.now_stamps, self.other_stamps) {
+            (Some((u, st)), _) if u == t => Some(st),
+            (_, Some((u, st))) if u == t => Some(st),
+            _ => None,
+        }
+    }
+
     #[inline]
     fn stamps(&self, t: u64) -> Stamps {
-        for (u, st) in [self.now_stamps, self.other_stamps].into_iter().flatten() {
-            if u == t {
-                return st;
-            }
+        if let Some(st) = self.remembered_stamps(t) {
+            return st;
         }
         Stamps {
             fast: self.fast.stamp(t),
@@ -736,10 +744,8 @@ impl<S: RowSink> Engine<S> {
     /// [`Engine::stamps`], remembering the result (the same pure function of `t`).
     #[inline]
     fn stamps_mut(&mut self, t: u64) -> Stamps {
-        for (u, st) in [self.now_stamps, self.other_stamps].into_iter().flatten() {
-            if u == t {
-                return st;
-            }
+        if let Some(st) = self.remembered_stamps(t) {
+            return st;
         }
         let st = Stamps {
             fast: self.fast.stamp(t),
@@ -1450,6 +1456,7 @@ impl<S: RowSink> Engine<S> {
             price_ok: o.price_ok,
             t_a: o.t_a,
             t_fill: now,
+            stamps: Some(self.stamps_mut(now)),
             ..FillRec::default()
         };
         let schedule = o.price_ok && o.lp != NO_LP && o.sym != u32::MAX;
@@ -1466,9 +1473,18 @@ impl<S: RowSink> Engine<S> {
         }
     }
 
+    /// The stamps of a fill's time: those kept in its record, else computed.
+    #[inline]
+    fn fill_stamps(&mut self, r: &FillRec) -> Stamps {
+        match r.stamps {
+            Some(st) => st,
+            None => self.stamps_mut(r.t_fill),
+        }
+    }
+
     /// Adds (`sign` = 1) or reverses (-1) a fill's per-fill contributions, observed at its fill time.
     fn fill_contrib(&mut self, now: u64, r: &FillRec, sign: f64) {
-        let st = self.stamps_mut(r.t_fill);
+        let st = self.fill_stamps(r);
         let x = r.qty as f64;
         let tte = formulas::tte_bucket(r.t_fill.saturating_sub(r.t_a));
         let price = if r.price_ok {
@@ -1523,7 +1539,7 @@ impl<S: RowSink> Engine<S> {
 
     /// Adds or reverses horizon `h` of a fill (weighted at its fill time).
     fn markout_contrib(&mut self, now: u64, r: &FillRec, h: usize, sign: f64) {
-        let st = self.stamps_mut(r.t_fill);
+        let st = self.fill_stamps(r);
         let a = Arrival {
             side: r.side,
             bid: r.bid_a,

@@ -1,7 +1,7 @@
 //! One statistics cell (LP x symbol x size bucket, or one of the aggregates): decayed sums in a
 //! fast and a slow window, two decayed latency histograms, raw counts; and the estimator that turns
 //! a cell into KPI values (Beta / shrinkage priors from the pool, fast shrunk toward slow).
-use super::decay::{Stamp, Window};
+use super::decay::{RESCALE_AT, Stamp, Window, pow2i};
 use super::formulas::TTE_BUCKETS;
 use super::hist::{Bins2, HIST_BUCKETS, HistMeta, LogHist};
 use super::markout::MAX_HORIZONS;
@@ -272,14 +272,35 @@ impl CellMut<'_> {
             }
         }
     }
-    /// As [`Cell::prepare_weights`].
+    /// As [`Cell::prepare_weights`]: [`CellMut::prepare`] then the weights, with the header's
+    /// fields read and written in place (the common case, no rescale, is a few compares; a
+    /// rescale goes through [`CellMut::prepare`], which does the same).
     #[inline]
     pub fn prepare_weights(&mut self, st: Stamps) -> [f64; 2] {
-        self.prepare(st);
+        let h = &mut *self.head;
+        let rescale = (h.fast_live && st.fast.k - h.fast_base > RESCALE_AT)
+            || (h.slow_live && st.slow.k - h.slow_base > RESCALE_AT);
+        if rescale {
+            self.prepare_cold(st);
+        } else {
+            // What `Window::prepare` does when nothing moves: a first addition sets the base.
+            if !h.fast_live {
+                (h.fast_base, h.fast_live) = (st.fast.k, true);
+            }
+            if !h.slow_live {
+                (h.slow_base, h.slow_live) = (st.slow.k, true);
+            }
+        }
+        let h = &*self.head;
         [
-            self.head.fast().weight(st.fast),
-            self.head.slow().weight(st.slow),
+            st.fast.p * pow2i(st.fast.k - h.fast_base),
+            st.slow.p * pow2i(st.slow.k - h.slow_base),
         ]
+    }
+    #[cold]
+    #[inline(never)]
+    fn prepare_cold(&mut self, st: Stamps) {
+        self.prepare(st);
     }
     /// As [`Cell::add_w`].
     #[inline]
@@ -534,6 +555,50 @@ pub fn shrink(num: f64, den: f64, unit: f64, prior: f64, m: f64) -> f64 {
     (num + mu * prior) / (den + mu)
 }
 
+/// What [`shrink`] derives from a denominator and a count in both windows (slow toward the
+/// prior, fast toward the slow): shared by the figures with that denominator.
+#[derive(Clone, Copy)]
+struct Den {
+    /// Slow: `m * unit` and `den + m * unit`.
+    mu_s: f64,
+    d_s: f64,
+    /// Fast: the same.
+    mu_f: f64,
+    d_f: f64,
+}
+
+impl Den {
+    #[inline(always)]
+    fn new(s: &Abs<'_>, f: &Abs<'_>, den: usize, cnt: usize, p: &EstimatorParams) -> Self {
+        let sd = s.get(den);
+        let unit_s = unit_of(sd, s.get(cnt), 1.0);
+        let mu_s = p.prior_strength * unit_s;
+        let fd = f.get(den);
+        let unit_f = unit_of(fd, f.get(cnt), unit_s);
+        let mu_f = p.fast_shrink * unit_f;
+        Self {
+            mu_s,
+            d_s: sd + mu_s,
+            mu_f,
+            d_f: fd + mu_f,
+        }
+    }
+    /// `shrink(f[num], f[den], unit_f, shrink(s[num], s[den], unit_s, prior, m_s), m_f)`.
+    #[inline(always)]
+    fn est(&self, s: &Abs<'_>, f: &Abs<'_>, num: usize, prior: f64) -> f64 {
+        let slow = if self.d_s <= 0.0 {
+            prior
+        } else {
+            (s.get(num) + self.mu_s * prior) / self.d_s
+        };
+        if self.d_f <= 0.0 {
+            slow
+        } else {
+            (f.get(num) + self.mu_f * slow) / self.d_f
+        }
+    }
+}
+
 #[inline]
 fn unit_of(den: f64, n: f64, fallback: f64) -> f64 {
     if n > 1e-12 && den > 0.0 {
@@ -595,11 +660,14 @@ impl CellRef<'_> {
         self.estimate_scope(now, priors, p, true)
     }
 
-    /// As [`Cell::estimate_row`].
+    /// As [`Cell::estimate_row`]. Inlined (with the estimator) into the publication path, so
+    /// that the estimates a row does not show are never stored and the result is not copied.
+    #[inline(always)]
     pub fn estimate_row(&self, now: Stamps, priors: &Priors, p: &EstimatorParams) -> Estimates {
         self.estimate_scope(now, priors, p, false)
     }
 
+    #[inline(always)]
     fn estimate_scope(
         &self,
         now: Stamps,
@@ -617,43 +685,46 @@ impl CellRef<'_> {
             side: 1,
             k: self.slow.scale(now.slow),
         };
-        // One helper for every figure: slow shrunk to the pool prior, fast shrunk to the slow.
-        let est = |num: usize, den: usize, cnt: usize, prior: f64| -> f64 {
-            let unit_s = unit_of(s.get(den), s.get(cnt), 1.0);
-            let slow = shrink(s.get(num), s.get(den), unit_s, prior, p.prior_strength);
-            let unit_f = unit_of(f.get(den), f.get(cnt), unit_s);
-            shrink(f.get(num), f.get(den), unit_f, slow, p.fast_shrink)
-        };
+        // Every figure: slow shrunk to the pool prior, fast shrunk to the slow. The figures that
+        // share a denominator and a count (the four price figures, one horizon's three) share
+        // its units and shrunk denominators, computed once ([`Den`]): the same operations on the
+        // same values as one [`shrink`] per figure, so the same bits.
+        let den = |den: usize, cnt: usize| Den::new(&s, &f, den, cnt, p);
+        let d = den(ix::QTY_SENT, ix::ORDERS);
+        let fill_rate = d.est(&s, &f, ix::QTY_FILLED, priors.fill_rate);
+        let d = den(ix::ORDERS, ix::ORDERS);
+        let reject_rate = d.est(&s, &f, ix::REJECTS, priors.reject_rate);
+        let d = den(ix::CXL_REQ, ix::CXL_REQ);
+        let cancel_reject_rate = d.est(&s, &f, ix::CXL_REJ, priors.cancel_reject_rate);
+        let d = den(ix::ACK_N, ix::ACK_N);
+        let ack_mean_ns = d.est(&s, &f, ix::ACK_SUM, priors.ack_ns);
+        let px = den(ix::PX_QTY, ix::PX_N);
         let mut e = Estimates {
-            fill_rate: est(ix::QTY_FILLED, ix::QTY_SENT, ix::ORDERS, priors.fill_rate),
-            reject_rate: est(ix::REJECTS, ix::ORDERS, ix::ORDERS, priors.reject_rate),
-            cancel_reject_rate: est(
-                ix::CXL_REJ,
-                ix::CXL_REQ,
-                ix::CXL_REQ,
-                priors.cancel_reject_rate,
-            ),
-            pi_rate: est(ix::PI_POS, ix::PX_QTY, ix::PX_N, priors.pi_rate),
-            ack_mean_ns: est(ix::ACK_SUM, ix::ACK_N, ix::ACK_N, priors.ack_ns),
-            pi_bps: est(ix::PI, ix::PX_QTY, ix::PX_N, priors.pi_bps),
-            es_bps: est(ix::ES, ix::PX_QTY, ix::PX_N, priors.es_bps),
-            qs_bps: est(ix::QS, ix::PX_QTY, ix::PX_N, priors.qs_bps),
+            fill_rate,
+            reject_rate,
+            cancel_reject_rate,
+            pi_rate: px.est(&s, &f, ix::PI_POS, priors.pi_rate),
+            ack_mean_ns,
+            pi_bps: px.est(&s, &f, ix::PI, priors.pi_bps),
+            es_bps: px.est(&s, &f, ix::ES, priors.es_bps),
+            qs_bps: px.est(&s, &f, ix::QS, priors.qs_bps),
             ..Default::default()
         };
         if full {
-            e.at_quote_rate = est(ix::PI_ZERO, ix::PX_QTY, ix::PX_N, priors.at_quote_rate);
-            e.outside_rate = est(ix::PI_NEG, ix::PX_QTY, ix::PX_N, priors.outside_rate);
-            e.fill_latency_mean_ns =
-                est(ix::FLAT_SUM, ix::FLAT_N, ix::FLAT_N, priors.fill_latency_ns);
+            e.at_quote_rate = px.est(&s, &f, ix::PI_ZERO, priors.at_quote_rate);
+            e.outside_rate = px.est(&s, &f, ix::PI_NEG, priors.outside_rate);
+            let d = den(ix::FLAT_N, ix::FLAT_N);
+            e.fill_latency_mean_ns = d.est(&s, &f, ix::FLAT_SUM, priors.fill_latency_ns);
         }
         for h in 0..p.n_horizons.min(MAX_HORIZONS) {
             if !full && h != p.score_horizon {
                 continue;
             }
             let q = ix::MO + 4 * h;
-            e.markout_bps[h] = est(q + 1, q, ix::PX_N, priors.markout_bps[h]);
-            e.impact_bps[h] = est(q + 2, q, ix::PX_N, priors.impact_bps[h]);
-            e.rs_bps[h] = est(q + 3, q, ix::PX_N, priors.rs_bps[h]);
+            let d = den(q, ix::PX_N);
+            e.markout_bps[h] = d.est(&s, &f, q + 1, priors.markout_bps[h]);
+            e.impact_bps[h] = d.est(&s, &f, q + 2, priors.impact_bps[h]);
+            e.rs_bps[h] = d.est(&s, &f, q + 3, priors.rs_bps[h]);
         }
         e.eq_ratio = if e.qs_bps.abs() > 1e-12 {
             e.es_bps / e.qs_bps
@@ -682,21 +753,21 @@ impl CellRef<'_> {
         e.eff_orders_fast = f.get(ix::ORDERS).max(0.0);
         e.has_data = self.n_orders > 0 || self.n_fills > 0 || self.slow_sum(ix::ACK_N) > 0.0;
         e.price_unavailable = self.slow_sum(ix::PX_QTY) <= 0.0;
-        // Rates are probabilities: clamp the rounding residue of reversals.
-        for r in [
-            &mut e.fill_rate,
-            &mut e.reject_rate,
-            &mut e.cancel_reject_rate,
-            &mut e.pi_rate,
-            &mut e.at_quote_rate,
-            &mut e.outside_rate,
-        ] {
-            *r = if r.is_finite() {
+        // Rates are probabilities: clamp the rounding residue of reversals. (Field by field,
+        // not through an array of references, which would keep `e` in memory and copy it out.)
+        let prob = |r: f64| {
+            if r.is_finite() {
                 r.clamp(0.0, 1.0)
             } else {
                 0.0
-            };
-        }
+            }
+        };
+        e.fill_rate = prob(e.fill_rate);
+        e.reject_rate = prob(e.reject_rate);
+        e.cancel_reject_rate = prob(e.cancel_reject_rate);
+        e.pi_rate = prob(e.pi_rate);
+        e.at_quote_rate = prob(e.at_quote_rate);
+        e.outside_rate = prob(e.outside_rate);
         e
     }
 }
@@ -853,5 +924,163 @@ mod tests {
         assert!((p.fill_rate - 0.6).abs() < 1e-12);
         assert_eq!(p.reject_rate, 0.0);
         assert_eq!(p.ack_ns, Priors::default().ack_ns);
+    }
+
+    #[test]
+    fn prepare_weights_matches_prepare_then_weights() {
+        // The in-place fast path and the reference (`prepare`, then each window's `weight`) give
+        // the same weights, bases, sums and histograms, through first additions, ordinary
+        // steps, older times (reversals) and jumps past RESCALE_AT half-lives (rescales).
+        let h = super::super::decay::HalfLife { ns: 1_000, t0: 0 };
+        let g = super::super::decay::HalfLife { ns: 7_000, t0: 0 };
+        let mk = || {
+            (
+                CellHead::new(),
+                [[0.0f64; 2]; ix::N],
+                [[0.0f32; 2]; HIST_BUCKETS],
+            )
+        };
+        let (mut ha, mut sa, mut ba) = mk();
+        let (mut hb, mut sb, mut bb) = mk();
+        let times = [
+            5u64, 5, 1_700, 900, 64_000, 64_500, 200_000, 100, 1_000_000, 1_000_001, 3, 9_000_000,
+        ];
+        for (i, &t) in times.iter().enumerate() {
+            let st = Stamps {
+                fast: h.stamp(t),
+                slow: g.stamp(t),
+            };
+            let mut a = CellMut {
+                head: &mut ha,
+                sums: &mut sa,
+                bins: &mut ba,
+            };
+            let wa = a.prepare_weights(st);
+            a.add_w(ix::ORDERS, wa, 1.0 + i as f64);
+            a.add_latency_w(i % 2 == 0, 1_000 * (i as u64 + 1), wa);
+            let mut b = CellMut {
+                head: &mut hb,
+                sums: &mut sb,
+                bins: &mut bb,
+            };
+            b.prepare(st);
+            let wb = [b.head.fast().weight(st.fast), b.head.slow().weight(st.slow)];
+            b.add_w(ix::ORDERS, wb, 1.0 + i as f64);
+            b.add_latency_w(i % 2 == 0, 1_000 * (i as u64 + 1), wb);
+            assert_eq!(wa.map(f64::to_bits), wb.map(f64::to_bits), "step {i}");
+            assert_eq!(
+                (ha.fast_base, ha.slow_base, ha.fast_live, ha.slow_live),
+                (hb.fast_base, hb.slow_base, hb.fast_live, hb.slow_live)
+            );
+            assert_eq!(ha.ack_total.to_bits(), hb.ack_total.to_bits());
+            assert_eq!(ha.fill_total.to_bits(), hb.fill_total.to_bits());
+            for (x, y) in sa.iter().zip(&sb) {
+                assert_eq!(x.map(f64::to_bits), y.map(f64::to_bits));
+            }
+            for (x, y) in ba.iter().zip(&bb) {
+                assert_eq!(x.map(f32::to_bits), y.map(f32::to_bits));
+            }
+        }
+        // The jumps did move the bases (a rescale happened).
+        assert!(ha.fast_base > 60);
+    }
+
+    #[test]
+    fn shared_denominators_give_one_shrink_per_figure() {
+        // The estimator computes each denominator's units once; every figure must still be
+        // `shrink(fast, .., shrink(slow, .., prior))` bit for bit (an empty window included).
+        let mut c = Cell::default();
+        let st = stamps(0);
+        c.prepare(st);
+        for (i, x) in [
+            3.0, 1.0, 300.0, 250.0, 4.0, 4.0e7, 2.0, 1.0, 3.0, 2.0, 250.0, 125.0,
+        ]
+        .iter()
+        .enumerate()
+        {
+            c.add(i, st, *x);
+        }
+        for (i, x) in [120.0, -30.0, 40.0, 80.0, 100.0, 60.0, 20.0]
+            .iter()
+            .enumerate()
+        {
+            c.add(ix::PI + i, st, *x);
+        }
+        let q = ix::MO + 4;
+        for (i, x) in [200.0, 50.0, -25.0, 75.0].iter().enumerate() {
+            c.add(q + i, st, *x);
+        }
+        let pr = Priors::default();
+        let p = params();
+        let now = stamps(90 * SEC);
+        let e = c.estimate(now, &pr, &p);
+        let (kf, ks) = (c.fast.scale(now.fast), c.slow.scale(now.slow));
+        let want = |num: usize, den: usize, cnt: usize, prior: f64| {
+            let (sf, ss) = (|i: usize| c.sums[i][0] * kf, |i: usize| c.sums[i][1] * ks);
+            let unit_s = unit_of(ss(den), ss(cnt), 1.0);
+            let slow = shrink(ss(num), ss(den), unit_s, prior, p.prior_strength);
+            let unit_f = unit_of(sf(den), sf(cnt), unit_s);
+            shrink(sf(num), sf(den), unit_f, slow, p.fast_shrink)
+        };
+        let pairs = [
+            (
+                e.fill_rate,
+                want(ix::QTY_FILLED, ix::QTY_SENT, ix::ORDERS, pr.fill_rate),
+            ),
+            (
+                e.reject_rate,
+                want(ix::REJECTS, ix::ORDERS, ix::ORDERS, pr.reject_rate),
+            ),
+            (
+                e.cancel_reject_rate,
+                want(ix::CXL_REJ, ix::CXL_REQ, ix::CXL_REQ, pr.cancel_reject_rate),
+            ),
+            (
+                e.ack_mean_ns,
+                want(ix::ACK_SUM, ix::ACK_N, ix::ACK_N, pr.ack_ns),
+            ),
+            (
+                e.pi_rate,
+                want(ix::PI_POS, ix::PX_QTY, ix::PX_N, pr.pi_rate),
+            ),
+            (
+                e.at_quote_rate,
+                want(ix::PI_ZERO, ix::PX_QTY, ix::PX_N, pr.at_quote_rate),
+            ),
+            (
+                e.outside_rate,
+                want(ix::PI_NEG, ix::PX_QTY, ix::PX_N, pr.outside_rate),
+            ),
+            (e.pi_bps, want(ix::PI, ix::PX_QTY, ix::PX_N, pr.pi_bps)),
+            (e.es_bps, want(ix::ES, ix::PX_QTY, ix::PX_N, pr.es_bps)),
+            (e.qs_bps, want(ix::QS, ix::PX_QTY, ix::PX_N, pr.qs_bps)),
+            (
+                e.fill_latency_mean_ns,
+                want(ix::FLAT_SUM, ix::FLAT_N, ix::FLAT_N, pr.fill_latency_ns),
+            ),
+            (
+                e.markout_bps[1],
+                want(q + 1, q, ix::PX_N, pr.markout_bps[1]),
+            ),
+            (e.impact_bps[1], want(q + 2, q, ix::PX_N, pr.impact_bps[1])),
+            (e.rs_bps[1], want(q + 3, q, ix::PX_N, pr.rs_bps[1])),
+            (
+                e.markout_bps[2],
+                want(ix::MO + 9, ix::MO + 8, ix::PX_N, pr.markout_bps[2]),
+            ),
+        ];
+        for (i, (got, want)) in pairs.iter().enumerate() {
+            let want = if i == 0 || i == 1 || i == 2 || (4..7).contains(&i) {
+                want.clamp(0.0, 1.0)
+            } else {
+                *want
+            };
+            assert_eq!(got.to_bits(), want.to_bits(), "figure {i}: {got} vs {want}");
+        }
+        // The row path computes the same figures.
+        let r = c.estimate_row(now, &pr, &p);
+        assert_eq!(r.fill_rate.to_bits(), e.fill_rate.to_bits());
+        assert_eq!(r.impact_bps[1].to_bits(), e.impact_bps[1].to_bits());
+        assert_eq!(r.es_bps.to_bits(), e.es_bps.to_bits());
     }
 }

@@ -50,6 +50,23 @@ impl Arrival {
         // x / ((b + a) / 2) * 1e4 = x * 2e4 / (b + a)
         i128_to_f64(diff_fp) * 2.0e4 / i128_to_f64(self.two_mid())
     }
+    /// [`Arrival::bps`] of `diff64` when it and `b + a` were computed in `i64` without
+    /// overflow, else of `exact()`: the same integers, and `i64 as f64` rounds an integer
+    /// exactly as `i128 as f64` does, so the same bits, without the 128-bit conversion routine
+    /// (which [`i128_to_f64`]'s test on the value does not avoid: the compiler sees that both of
+    /// its branches compute `v as f64` and keeps only that one).
+    #[inline]
+    fn bps_fast(&self, diff64: Option<i64>, exact: impl FnOnce() -> i128) -> f64 {
+        match (diff64, self.bid.checked_add(self.ask)) {
+            (Some(d), Some(tm)) => d as f64 * 2.0e4 / tm as f64,
+            _ => self.bps(exact()),
+        }
+    }
+    /// The side's sign as an `i64`.
+    #[inline]
+    fn s64(&self) -> i64 {
+        i64::from(self.side.signum())
+    }
     /// Whether the quote can anchor price KPIs: both sides positive and not crossed or locked.
     #[inline]
     pub fn is_valid(&self) -> bool {
@@ -64,44 +81,75 @@ impl Arrival {
     /// Price improvement, bps: `s * (touch_a - p) / m_a * 1e4`.
     #[inline]
     pub fn price_improvement_bps(&self, p: i64) -> f64 {
-        let s = i128::from(self.side.signum());
-        self.bps(s * (i128::from(self.touch()) - i128::from(p)))
+        let d = self
+            .touch()
+            .checked_sub(p)
+            .and_then(|x| x.checked_mul(self.s64()));
+        self.bps_fast(d, || {
+            let s = i128::from(self.side.signum());
+            s * (i128::from(self.touch()) - i128::from(p))
+        })
     }
 
     /// Effective spread, bps: `2 * s * (p - m_a) / m_a * 1e4`.
     #[inline]
     pub fn effective_spread_bps(&self, p: i64) -> f64 {
-        let s = i128::from(self.side.signum());
         // 2 * (p - m_a) = 2p - (b + a), exact in fixed-point
-        self.bps(s * (2 * i128::from(p) - self.two_mid()))
+        let d = p
+            .checked_mul(2)
+            .and_then(|x| x.checked_sub(self.bid.checked_add(self.ask)?))
+            .and_then(|x| x.checked_mul(self.s64()));
+        self.bps_fast(d, || {
+            let s = i128::from(self.side.signum());
+            s * (2 * i128::from(p) - self.two_mid())
+        })
     }
 
     /// Quoted spread, bps: `q_a / m_a * 1e4`.
     #[inline]
     pub fn quoted_spread_bps(&self) -> f64 {
-        self.bps(i128::from(self.ask) - i128::from(self.bid))
+        let d = self.ask.checked_sub(self.bid);
+        self.bps_fast(d, || i128::from(self.ask) - i128::from(self.bid))
     }
 
     /// Realized spread at a horizon, bps: `2 * s * (p - m(t + tau)) / m_a * 1e4`; `two_mid_later`
     /// is `2 * m(t + tau)` (bid + ask) in fixed-point.
     #[inline]
     pub fn realized_spread_bps(&self, p: i64, two_mid_later: i128) -> f64 {
-        let s = i128::from(self.side.signum());
-        self.bps(s * (2 * i128::from(p) - two_mid_later))
+        let d = p
+            .checked_mul(2)
+            .and_then(|x| x.checked_sub(i64::try_from(two_mid_later).ok()?))
+            .and_then(|x| x.checked_mul(self.s64()));
+        self.bps_fast(d, || {
+            let s = i128::from(self.side.signum());
+            s * (2 * i128::from(p) - two_mid_later)
+        })
     }
 
     /// Markout at a horizon (the taker's P&L), bps: `s * (m(t + tau) - p) / m_a * 1e4`.
     #[inline]
     pub fn markout_bps(&self, p: i64, two_mid_later: i128) -> f64 {
-        let s = i128::from(self.side.signum());
-        self.bps(s * (two_mid_later - 2 * i128::from(p))) / 2.0
+        let d = i64::try_from(two_mid_later)
+            .ok()
+            .and_then(|l| l.checked_sub(p.checked_mul(2)?))
+            .and_then(|x| x.checked_mul(self.s64()));
+        self.bps_fast(d, || {
+            let s = i128::from(self.side.signum());
+            s * (two_mid_later - 2 * i128::from(p))
+        }) / 2.0
     }
 
     /// Market impact at a horizon, bps: `s * (m(t + tau) - m_a) / m_a * 1e4`.
     #[inline]
     pub fn impact_bps(&self, two_mid_later: i128) -> f64 {
-        let s = i128::from(self.side.signum());
-        self.bps(s * (two_mid_later - self.two_mid())) / 2.0
+        let d = i64::try_from(two_mid_later)
+            .ok()
+            .and_then(|l| l.checked_sub(self.bid.checked_add(self.ask)?))
+            .and_then(|x| x.checked_mul(self.s64()));
+        self.bps_fast(d, || {
+            let s = i128::from(self.side.signum());
+            s * (two_mid_later - self.two_mid())
+        }) / 2.0
     }
 }
 
@@ -385,5 +433,70 @@ mod tests {
         assert_eq!(s.bucket(99, None), Some(0));
         assert_eq!(s.bucket(1000, None), Some(2));
         assert_eq!(s.uppers()[2], u64::MAX);
+    }
+
+    /// The formulas with every integer in `i128` and converted by `as f64` (the definition).
+    fn reference(a: &Arrival, p: i64, later: i128) -> [f64; 6] {
+        let s = i128::from(a.side.signum());
+        let (b, k, p) = (i128::from(a.bid), i128::from(a.ask), i128::from(p));
+        let bps = |x: i128| x as f64 * 2.0e4 / (b + k) as f64;
+        let touch = if a.side >= 0 { k } else { b };
+        [
+            bps(s * (touch - p)),
+            bps(s * (2 * p - (b + k))),
+            bps(k - b),
+            bps(s * (2 * p - later)),
+            bps(s * (later - 2 * p)) / 2.0,
+            bps(s * (later - (b + k))) / 2.0,
+        ]
+    }
+
+    fn formulas(a: &Arrival, p: i64, later: i128) -> [f64; 6] {
+        [
+            a.price_improvement_bps(p),
+            a.effective_spread_bps(p),
+            a.quoted_spread_bps(),
+            a.realized_spread_bps(p, later),
+            a.markout_bps(p, later),
+            a.impact_bps(later),
+        ]
+    }
+
+    fn any_px() -> impl proptest::strategy::Strategy<Value = i64> {
+        use proptest::prelude::*;
+        prop_oneof![
+            1i64..1_000_000_000_000,
+            Just(i64::MAX),
+            Just(i64::MIN),
+            Just(0i64),
+            (i64::MAX / 2 - 1000)..=i64::MAX,
+            i64::MIN..=(i64::MIN + 1000),
+            any::<i64>(),
+        ]
+    }
+
+    proptest::proptest! {
+        // The i64 fast path (taken when nothing overflows) and the i128 fallback give the
+        // definition's bits, at ordinary prices and at the edges of i64.
+        #[test]
+        fn formulas_match_the_i128_definition(
+            side in proptest::prelude::prop_oneof![
+                proptest::prelude::Just(1i8),
+                proptest::prelude::Just(-1i8),
+                proptest::prelude::Just(0i8)
+            ],
+            bid in any_px(),
+            ask in any_px(),
+            p in any_px(),
+            later in any_px(),
+        ) {
+            let a = Arrival { side, bid, ask };
+            let later = i128::from(later);
+            let got = formulas(&a, p, later);
+            let want = reference(&a, p, later);
+            for (g, w) in got.iter().zip(&want) {
+                proptest::prop_assert_eq!(g.to_bits(), w.to_bits(), "{:?} p={} later={}", a, p, later);
+            }
+        }
     }
 }

@@ -172,8 +172,12 @@ impl HistMeta {
             return None;
         }
         let end = (self.end as usize).min(HIST_BUCKETS);
-        // A quantile the rounding residue leaves unreached reports the highest used bucket.
-        let mut out = [bucket_value(end - 1); K];
+        let mut out = [0; K];
+        // The thresholds `q * total`, computed once (the same products).
+        let mut thr = [0.0; K];
+        for (t, q) in thr.iter_mut().zip(&qs) {
+            *t = q * total;
+        }
         let mut cum = 0.0;
         let mut qi = 0;
         // The bins below `start` are zero: adding them leaves `cum` at +0.0, which reaches no
@@ -185,13 +189,17 @@ impl HistMeta {
         };
         for i in first..end {
             cum += f64::from(bin(i));
-            while qi < K && cum >= qs[qi] * total {
+            while qi < K && cum >= thr[qi] {
                 out[qi] = bucket_value(i);
                 qi += 1;
             }
             if qi == K {
                 break;
             }
+        }
+        // A quantile the rounding residue leaves unreached reports the highest used bucket.
+        for o in &mut out[qi..] {
+            *o = bucket_value(end - 1);
         }
         Some(out)
     }
@@ -241,5 +249,21 @@ mod tests {
         // 40e6 lies in octave 25, sub-bucket 0: [33554432, 41943040) -> 37748736
         assert_eq!(p99, 37_748_736);
         assert_eq!(LogHist::default().quantiles([0.5]), None);
+    }
+
+    #[test]
+    fn unreached_quantiles_report_the_highest_used_bucket() {
+        // Bins hold 1 + 1 but the total says 4 (a rounding residue, exaggerated): the scan
+        // reaches q * 4 for q = 0.25 and 0.5 only; 0.9 and 0.99 report the highest used bucket.
+        let mut bins = [0.0f32; HIST_BUCKETS];
+        let (lo, hi) = (bucket_of(1_000), bucket_of(1_000_000));
+        bins[lo] = 1.0;
+        bins[hi] = 1.0;
+        let m = HistMeta::from_parts(4.0, hi as u8 + 1, lo as u8);
+        let q = m.quantiles(&bins, [0.25, 0.5, 0.9, 0.99]).unwrap();
+        let (vlo, vhi) = (bucket_value(lo), bucket_value(hi));
+        assert_eq!(q, [vlo, vhi, vhi, vhi]);
+        // A quantile of 0 scans from bucket 0 and is met by the first bin (0 >= 0).
+        assert_eq!(m.quantiles(&bins, [0.0]).unwrap(), [bucket_value(0)]);
     }
 }

@@ -10,6 +10,7 @@
 //! no allocation.
 
 use crate::orders::U64Map;
+use crate::orders::map::ring_wrap;
 
 /// At most this many markout horizons.
 pub const MAX_HORIZONS: usize = 8;
@@ -51,6 +52,10 @@ pub struct FillRec {
     pub busted: bool,
     /// `2 * m(t_fill + tau_h)` for resolved horizons.
     pub two_mid: [i64; MAX_HORIZONS],
+    /// The decay stamps of `t_fill` (a pure function of it), kept from the fill's own event so
+    /// that its markouts, busts and corrections pay no `exp2`; `None`: not known (a record
+    /// restored from a snapshot, which does not store them), computed when needed.
+    pub stamps: Option<crate::kpi::Stamps>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -80,10 +85,10 @@ impl Fifo {
         let mut dropped = None;
         if self.len == cap {
             dropped = Some(self.buf[self.head]);
-            self.head = (self.head + 1) % cap;
+            self.head = ring_wrap(self.head + 1, cap);
             self.len -= 1;
         }
-        self.buf[(self.head + self.len) % cap] = d;
+        self.buf[ring_wrap(self.head + self.len, cap)] = d;
         self.len += 1;
         dropped
     }
@@ -92,7 +97,7 @@ impl Fifo {
     }
     fn pop(&mut self) -> Option<Due> {
         let d = *self.front()?;
-        self.head = (self.head + 1) % self.buf.len();
+        self.head = ring_wrap(self.head + 1, self.buf.len());
         self.len -= 1;
         Some(d)
     }
@@ -145,7 +150,7 @@ impl Markouts {
     /// its markouts. Returns its slot.
     pub fn add(&mut self, mut rec: FillRec, schedule: bool) -> u32 {
         let slot = self.next;
-        self.next = (self.next + 1) % self.fills.len();
+        self.next = ring_wrap(self.next + 1, self.fills.len());
         let old = self.fills[slot];
         if old.exec_key != 0 {
             if self.index.get(old.exec_key) == Some(slot as u32) {
@@ -243,6 +248,8 @@ fn put_fill(e: &mut Enc, f: &FillRec) {
 }
 
 fn get_fill(d: &mut Dec<'_>, f: &mut FillRec) -> Result<(), DecodeError> {
+    // Not in snapshots: found again when needed.
+    f.stamps = None;
     f.exec_key = d.u64()?;
     f.generation = d.u32()?;
     f.order_key = d.u64()?;

@@ -98,6 +98,36 @@ impl Arena {
     }
 }
 
+impl Arena {
+    /// The `N` values of type `T` at byte `at` of the arena (one bounds check against the
+    /// mapping, one alignment check; past the arena's length is refused like any slice index).
+    #[inline(always)]
+    fn get<T: bytemuck::Pod, const N: usize>(&self, at: usize) -> &[T; N] {
+        let n = N * core::mem::size_of::<T>();
+        assert!(at + n <= self.len, "arena index");
+        let start = self.off + at;
+        let all: &[u8] = match &self.map {
+            Some(m) => m,
+            None => bytemuck::cast_slice(&self.heap),
+        };
+        let v: &[T] = bytemuck::cast_slice(&all[start..start + n]);
+        v.try_into().expect("length")
+    }
+    /// As [`Arena::get`], mutably.
+    #[inline(always)]
+    fn get_mut<T: bytemuck::Pod, const N: usize>(&mut self, at: usize) -> &mut [T; N] {
+        let n = N * core::mem::size_of::<T>();
+        assert!(at + n <= self.len, "arena index");
+        let start = self.off + at;
+        let all: &mut [u8] = match &mut self.map {
+            Some(m) => m,
+            None => bytemuck::cast_slice_mut(&mut self.heap),
+        };
+        let v: &mut [T] = bytemuck::cast_slice_mut(&mut all[start..start + n]);
+        v.try_into().expect("length")
+    }
+}
+
 impl Clone for Arena {
     fn clone(&self) -> Self {
         let mut a = Self::new(self.len);
@@ -239,12 +269,28 @@ impl Stats {
     ) -> ([u32; 4], usize, bool) {
         let all_s = self.max_symbols;
         let all_b = self.n_buckets;
+        // The (symbol, bucket) slots in creation order, then one loop over them (one inlined
+        // `cell_id`, not one call per slot).
+        let mut slots = [(all_s, all_b); 4];
+        let mut tried = 0;
+        if let Some(s) = sym {
+            if let Some(b) = bucket {
+                slots[tried] = (s, b);
+                tried += 1;
+            }
+            slots[tried] = (s, all_b);
+            tried += 1;
+        }
+        if let Some(b) = bucket.filter(|_| self.bucket_totals) {
+            slots[tried] = (all_s, b);
+            tried += 1;
+        }
+        // (all symbols, all sizes): already in place.
+        tried += 1;
         let mut out = [0u32; 4];
         let mut n = 0;
-        let mut tried = 0;
-        let mut push = |st: &mut Self, s: u32, b: u8| {
-            tried += 1;
-            if let Some(id) = st.cell_id(RowKey {
+        for &(s, b) in &slots[..tried] {
+            if let Some(id) = self.cell_id(RowKey {
                 sym: s,
                 bucket: b,
                 lp,
@@ -252,35 +298,23 @@ impl Stats {
                 out[n] = id;
                 n += 1;
             }
-        };
-        if let Some(s) = sym {
-            if let Some(b) = bucket {
-                push(self, s, b);
-            }
-            push(self, s, all_b);
         }
-        if let Some(b) = bucket.filter(|_| self.bucket_totals) {
-            push(self, all_s, b);
-        }
-        push(self, all_s, all_b);
         (out, n, n == tried)
     }
 
     /// A cell by id.
-    #[inline]
+    #[inline(always)]
     pub fn cell(&self, id: u32) -> CellRef<'_> {
         let i = id as usize;
         let h = &self.heads[i];
         let s = i * SUMS_BYTES;
         let b = i * BINS_BYTES;
-        let sums: &[[f64; 2]] = bytemuck::cast_slice(&self.sums.bytes()[s..s + SUMS_BYTES]);
-        let bins: &[[f32; 2]] = bytemuck::cast_slice(&self.bins.bytes()[b..b + BINS_BYTES]);
         CellRef {
             fast: h.fast(),
             slow: h.slow(),
-            sums: sums.try_into().expect("sums"),
+            sums: self.sums.get(s),
             ack: h.ack(),
-            bins: bins.try_into().expect("bins"),
+            bins: self.bins.get(b),
             fill: h.fill(),
             n_orders: h.n_orders,
             n_fills: h.n_fills,
@@ -288,19 +322,15 @@ impl Stats {
         }
     }
     /// A cell by id, mutably.
-    #[inline]
+    #[inline(always)]
     pub fn cell_mut(&mut self, id: u32) -> CellMut<'_> {
         let i = id as usize;
         let s = i * SUMS_BYTES;
         let b = i * BINS_BYTES;
-        let sums: &mut [[f64; 2]] =
-            bytemuck::cast_slice_mut(&mut self.sums.bytes_mut()[s..s + SUMS_BYTES]);
-        let bins: &mut [[f32; 2]] =
-            bytemuck::cast_slice_mut(&mut self.bins.bytes_mut()[b..b + BINS_BYTES]);
         CellMut {
             head: &mut self.heads[i],
-            sums: sums.try_into().expect("sums"),
-            bins: bins.try_into().expect("bins"),
+            sums: self.sums.get_mut(s),
+            bins: self.bins.get_mut(b),
         }
     }
     /// Asks for the lines a published row of cell `id` reads first: its header, the sums of

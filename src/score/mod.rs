@@ -336,11 +336,12 @@ fn composite_prepared(p: &PreparedWeights, n: &[f64; N_WEIGHTS]) -> f64 {
     if !p.valid {
         return f64::NAN;
     }
+    // The non-zero weights' slots, ascending (listed once per weight change): the same terms
+    // added in the same order as a loop over every slot that skips the zeros.
     let mut num = 0.0;
-    for (w, x) in p.w.iter().zip(n) {
-        if *w != 0.0 {
-            num += w * x;
-        }
+    for &k in &p.nz[..usize::from(p.n_nz).min(N_WEIGHTS)] {
+        let k = usize::from(k) % N_WEIGHTS;
+        num += p.w[k] * n[k];
     }
     (100.0 * num / p.den).clamp(0.0, 100.0)
 }
@@ -351,6 +352,9 @@ pub struct PreparedWeights {
     w: [f64; N_WEIGHTS],
     valid: bool,
     den: f64,
+    /// The slots whose weight is non-zero, ascending; `n_nz` of them.
+    nz: [u8; N_WEIGHTS],
+    n_nz: u8,
 }
 
 /// Every profile's [`PreparedWeights`] and the KPI slots some profile weighs.
@@ -459,19 +463,28 @@ impl Profiles {
                 w: [0.0; N_WEIGHTS],
                 valid: false,
                 den: 0.0,
+                nz: [0; N_WEIGHTS],
+                n_nz: 0,
             }; MAX_PROFILES],
             n: self.weights.len().min(MAX_PROFILES),
             used: self.used_slots(),
         };
         for (o, w) in out.p.iter_mut().zip(&self.weights) {
             let mut den = 0.0;
-            for x in w {
+            let (mut nz, mut n_nz) = ([0u8; N_WEIGHTS], 0u8);
+            for (k, x) in w.iter().enumerate() {
                 den += *x;
+                if *x != 0.0 {
+                    nz[usize::from(n_nz)] = k as u8;
+                    n_nz += 1;
+                }
             }
             *o = PreparedWeights {
                 w: *w,
                 valid: check_weights(w).is_ok(),
                 den,
+                nz,
+                n_nz,
             };
         }
         out
@@ -665,6 +678,36 @@ mod tests {
             let s0 = composite(&w, &t.normalise(&k));
             let s1 = composite(&w, &t.normalise(&b));
             prop_assert!(s1 >= s0, "{which}: {s0} -> {s1}");
+        }
+
+        // The prepared path (non-zero slots listed once) gives the plain path's bits, with
+        // some weights exactly zero (skipped) and up to 8 profiles, one of them removed.
+        #[test]
+        fn prepared_scores_are_bit_identical(
+            k in inputs(),
+            ws in proptest::collection::vec((weights(), 0u8..=255), 1..=8),
+            removed in 0usize..8,
+        ) {
+            let t = Transforms::default();
+            let mut p = Profiles { names: Vec::new(), weights: Vec::new() };
+            for (i, (w, zero)) in ws.iter().enumerate() {
+                let mut w = *w;
+                for (j, x) in w.iter_mut().enumerate() {
+                    if zero & (1 << j) != 0 && j != 1 {
+                        *x = 0.0;
+                    }
+                }
+                p.names.push(format!("P{i}"));
+                p.weights.push(w);
+            }
+            if removed < p.weights.len() && p.weights.len() > 1 {
+                p.remove(removed).unwrap();
+            }
+            let a = p.scores(&t, &k);
+            let b = Profiles::scores_prepared(&p.prepared(), &t, &k);
+            for (x, y) in a.iter().zip(&b) {
+                prop_assert_eq!(x.to_bits(), y.to_bits());
+            }
         }
     }
 }
