@@ -2,8 +2,8 @@
 
 use lpscore::fix::ParseErrorKind as K;
 use lpscore::fix::num::{
-    days_from_civil, parse_fixed8, parse_fixed8_in, parse_time_of_day, parse_timestamp,
-    parse_timestamp_in, parse_u64, parse_u64_in,
+    days_from_civil, parse_char, parse_char_in, parse_fixed8, parse_fixed8_in, parse_time_of_day,
+    parse_timestamp, parse_timestamp_in, parse_u64, parse_u64_in,
 };
 use proptest::prelude::*;
 
@@ -175,6 +175,7 @@ proptest! {
             prop_assert_eq!(parse_timestamp_in(&buf, start, end), parse_timestamp(v), "{:?}", buf);
             prop_assert_eq!(parse_fixed8_in(&buf, start, end), parse_fixed8(v), "{:?}", buf);
             prop_assert_eq!(parse_u64_in(&buf, start, end), parse_u64(v), "{:?}", buf);
+            prop_assert_eq!(parse_char_in(&buf, start, end), parse_char(v), "{:?}", buf);
         }
         let want = std::str::from_utf8(&ts).ok().and_then(naive_ts);
         prop_assert_eq!(parse_timestamp(&ts).ok(), want);

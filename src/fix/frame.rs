@@ -128,7 +128,7 @@ const MAX_LEN_DIGITS: usize = 10;
 /// Examines `d`, which starts where a message should start. Every decision depends only on the
 /// stream bytes, never on how much of it is available (more bytes -> `NeedMore` or the same
 /// answer), so chunking never changes the result.
-#[inline]
+#[inline(always)]
 pub(crate) fn check_frame(d: &[u8], cfg: &FramerConfig) -> Step {
     use FrameErrorKind as K;
     // Fast path: the common header prefix in one comparison (it starts with no whitespace and
@@ -202,38 +202,43 @@ fn check_rest(d: &[u8], cfg: &FramerConfig, begin: BeginString, p: usize) -> Ste
     // Fast path: 1 to 7 digits and a delimiter, in one 8-byte SWAR step. The same answer as the
     // loop below: every prefix of the digits is at most their value, so the value exceeds the
     // maximum exactly when the loop would stop on a prefix that does.
+    let mut swar = false;
     if let Some(w) = d.get(i..).and_then(|r| r.first_chunk::<8>()) {
         use super::message::{ZEROS, combine8, non_digits};
         let x = u64::from_le_bytes(*w);
         let n = non_digits(x).trailing_zeros() / 8; // digits before the first non-digit
-        if (1..8).contains(&n) && delim.is(w[n as usize]) {
+        if (1..8).contains(&n) && delim.is((x >> (8 * n)) as u8) {
             let digits = x << (8 * (8 - n));
             body_len = combine8(digits - (ZEROS & (!0u64 << (8 * (8 - n)))));
             if body_len > u64::from(cfg.max_body_len) {
                 return Step::Error(K::BodyLengthTooLarge);
             }
+            // `d[i]` is the delimiter after at least one digit: the loop below would stop there.
             i += n as usize;
+            swar = true;
         }
     }
-    loop {
-        let Some(&b) = d.get(i) else {
-            return Step::NeedMore(i + 1);
-        };
-        if delim.is(b) {
-            break;
+    if !swar {
+        loop {
+            let Some(&b) = d.get(i) else {
+                return Step::NeedMore(i + 1);
+            };
+            if delim.is(b) {
+                break;
+            }
+            let dg = b.wrapping_sub(b'0');
+            if dg > 9 {
+                return Step::Error(K::BadBodyLength);
+            }
+            body_len = body_len * 10 + u64::from(dg);
+            if body_len > u64::from(cfg.max_body_len) || i - (p + 2) >= MAX_LEN_DIGITS {
+                return Step::Error(K::BodyLengthTooLarge);
+            }
+            i += 1;
         }
-        let dg = b.wrapping_sub(b'0');
-        if dg > 9 {
+        if i == p + 2 {
             return Step::Error(K::BadBodyLength);
         }
-        body_len = body_len * 10 + u64::from(dg);
-        if body_len > u64::from(cfg.max_body_len) || i - (p + 2) >= MAX_LEN_DIGITS {
-            return Step::Error(K::BodyLengthTooLarge);
-        }
-        i += 1;
-    }
-    if i == p + 2 {
-        return Step::Error(K::BadBodyLength);
     }
     let body_start = i + 1;
     let body_len = body_len as usize; // <= max_body_len: u32
@@ -480,7 +485,30 @@ impl Frames<'_, '_> {
     }
 
     /// The next frame or framing error of this chunk; `None` when the chunk is used up.
+    #[inline]
     pub fn next_frame(&mut self) -> Option<Result<Frame<'_>, FrameError>> {
+        // Fast path, inlined into the caller: a complete message in place in the chunk, nothing
+        // buffered or pending. Anything else (including what `check_frame` does not find
+        // complete: `check_frame` is a pure function of the bytes, so the slow path's second
+        // look gives the same answer) takes the general path.
+        if self.pending == 0 && self.framer.buf.is_empty() && !self.framer.resync {
+            let chunk = self.chunk;
+            let cfg = self.framer.cfg;
+            if let Some(d) = chunk.get(self.pos..) {
+                if let Step::Complete(l) = check_frame(d, &cfg) {
+                    let offset = self.framer.offset;
+                    self.pos += l.len;
+                    self.framer.offset += l.len as u64;
+                    return Some(Ok(frame_of(d, l, offset, cfg.delimiter)));
+                }
+            }
+        }
+        self.next_frame_slow()
+    }
+
+    /// [`Frames::next_frame`] in general: the reassembly buffer, resynchronisation, errors.
+    #[inline(never)]
+    fn next_frame_slow(&mut self) -> Option<Result<Frame<'_>, FrameError>> {
         if self.pending > 0 {
             let n = self.pending;
             self.pending = 0;

@@ -432,21 +432,31 @@ fn index_body_in<M: BlockMask, const PIPE: bool>(
     };
     // Then `out[i]` is the field at hint position `i`.
     let mut i = 0usize;
-    while p < end {
+    loop {
         // Fast path: tags recognised by their hint. No call in this loop, so that its state
-        // stays in registers; one bound (`i < HINT_POSITIONS`) serves the hints and `fo`.
+        // stays in registers; one bound (`i < HINT_POSITIONS`) serves the hints and `fo`. The
+        // tag word's load is also the loop's end test (`p < end`).
         let d = 'fast: {
             let Some(fo) = out.first_chunk_mut::<HINT_POSITIONS>() else {
+                if p >= end {
+                    hints.last_all_hinted = all_hinted;
+                    return Ok(i + 1);
+                }
                 let Some(d) = cur.next::<PIPE>(bytes, end) else {
                     return Err(err(ParseErrorKind::BadTag, 0, p));
                 };
                 break 'fast d;
             };
             loop {
+                let Some(x) = words.at(p) else {
+                    // `p >= end`: every field indexed.
+                    hints.last_all_hinted = all_hinted;
+                    return Ok(i + 1);
+                };
                 let Some(d) = cur.next::<PIPE>(bytes, end) else {
                     return Err(err(ParseErrorKind::BadTag, 0, p));
                 };
-                if let (Some(h), Some(f), Some(x)) = (set.get(i), fo.get_mut(i), words.at(p)) {
+                if let (Some(h), Some(f)) = (set.get(i), fo.get_mut(i)) {
                     // The same digits and '=' as a (plain) tag already checked: the same tag.
                     // (`eq < d`: digits and '=' are not delimiters, and `d` is the first
                     // delimiter at or after `p`.)
@@ -459,10 +469,6 @@ fn index_body_in<M: BlockMask, const PIPE: bool>(
                         };
                         i += 1;
                         p = d + 1;
-                        if p >= end {
-                            hints.last_all_hinted = all_hinted;
-                            return Ok(i + 1);
-                        }
                         continue;
                     }
                 }
@@ -479,8 +485,6 @@ fn index_body_in<M: BlockMask, const PIPE: bool>(
         i += k;
         p = next;
     }
-    hints.last_all_hinted = all_hinted;
-    Ok(i + 1)
 }
 
 /// [`index_body_in`] for a body not followed by 7 bytes (only callers other than the parser,
@@ -609,6 +613,8 @@ pub struct Parser {
     cfg: FramerConfig,
     /// The last tag layout of each MsgType (see [`TagHint`]).
     hints: TagHints,
+    /// The scanner this CPU supports (detected once).
+    indexer: scan::Indexer,
 }
 
 impl Parser {
@@ -618,11 +624,12 @@ impl Parser {
             fields: vec![Field::default(); MIN_FIELDS],
             cfg,
             hints: TagHints::default(),
+            indexer: scan::Indexer::detect(),
         }
     }
 
     /// Indexes a frame from the [`Framer`](super::Framer) (already validated).
-    #[inline]
+    #[inline(always)]
     pub fn parse_frame<'a>(&'a mut self, frame: Frame<'a>) -> Result<Message<'a>, ParseError> {
         let bytes = frame.bytes;
         let bs = frame.body_start as usize;
@@ -649,7 +656,8 @@ impl Parser {
             start: v8 as u32 + 3,
             end: bs as u32 - 1,
         };
-        let n = scan::index_fields(bytes, bs, ts, frame.delimiter.pipe(), body, &mut self.hints)?;
+        let pipe = frame.delimiter.pipe();
+        let n = scan::index_fields(self.indexer, bytes, bs, ts, pipe, body, &mut self.hints)?;
         // `n <= body.len()`: index `2 + n` is at most the last one.
         let Some(f10) = fields.get_mut(2 + n) else {
             return Err(err(ParseErrorKind::BadTag, 0, ts));

@@ -50,7 +50,7 @@ fn index(
     let n = if swar {
         scan::index_fields_swar(m, s, e, false, &mut out, hints)?
     } else {
-        scan::index_fields(m, s, e, false, &mut out, hints)?
+        scan::index_fields(scan::Indexer::detect(), m, s, e, false, &mut out, hints)?
     };
     out.truncate(n);
     Ok(out)
@@ -251,5 +251,127 @@ fn per_msg_type_hints_alternate_and_never_change_results() {
         // A duplicate view field has no plan (the full path reports it).
         let dup = text.contains("\u{1}151=100\u{1}151=");
         assert_eq!(planned, has_view && !dup, "{text}");
+    }
+}
+
+/// The hint loop has two entries: with room for 40 fields (the parser's case: a bound per field
+/// serves the hints and the output) and without (short output buffers, direct callers only).
+/// Both index every message to the same fields and errors, cold and warm, with both scanners.
+#[test]
+fn short_and_long_field_buffers_index_the_same() {
+    let msgs = [
+        ER,
+        "8=FIX.4.4|9=0|35=0|49=A|56=B|34=1|52=20240101-00:00:00|95=5|96=a|b|c|10=000|",
+        "8=FIX.4.4|9=0|35=0|49=A|56=B|34=|10=000|",
+        "8=FIX.4.4|9=0|35=0|49=A|56=B|35=1|10=000|",
+        "8=FIX.4.4|9=0|35=0|1234567=A|12345678=B|123456789=C|10=000|",
+        "8=FIX.4.4|9=0|35=0|10=000|",
+        "8=FIX.4.4|9=0|35=0|49=A|56=B|34=1||10=000|",
+    ];
+    let run = |m: &[u8], hints: &mut TagHints, swar: bool, room: usize| {
+        let f = frame_one(m, &FramerConfig::default()).unwrap();
+        let (s, e) = (f.body_start as usize, f.trailer_start as usize);
+        let mut out = vec![Field::default(); room.max((e - s) / 4 + 1)];
+        let n = if swar {
+            scan::index_fields_swar(m, s, e, false, &mut out, hints)
+        } else {
+            scan::index_fields(scan::Indexer::detect(), m, s, e, false, &mut out, hints)
+        };
+        n.map(|n| out[..n].to_vec())
+    };
+    for swar in [false, true] {
+        let (mut short, mut long) = (TagHints::default(), TagHints::default());
+        for round in 0..3 {
+            for (k, m) in msgs.iter().enumerate() {
+                let m = fix_up(m);
+                let a = run(&m, &mut short, swar, 0);
+                let b = run(&m, &mut long, swar, 256);
+                let fresh = run(&m, &mut TagHints::default(), swar, 256);
+                assert_eq!(a, b, "swar {swar} round {round} message {k}");
+                assert_eq!(b, fresh, "swar {swar} round {round} message {k}");
+            }
+        }
+    }
+}
+
+/// BodyLength of 1 to 7 digits is converted by one SWAR step, longer ones (and any prefix of a
+/// message too short for the 8-byte load) by the digit loop: on every prefix of a message,
+/// `check_frame` answers `NeedMore` or exactly what it answers on the whole message, which is
+/// the expected frame or error (leading zeros, 1 to 12 digits, the maximum, non-digits, both
+/// delimiter modes).
+#[test]
+fn body_length_swar_agrees_with_the_digit_loop() {
+    use super::error::FrameErrorKind as K;
+    use super::frame::{Step, check_frame};
+    let body = "35=0\x0149=A\x0156=B\x0134=1\x01";
+    let n = body.len();
+    let cases: Vec<(String, Result<(), K>)> = (0..=11)
+        .map(|zeros| {
+            let digits = format!("{}{n}", "0".repeat(zeros));
+            let want = if digits.len() <= 10 {
+                Ok(())
+            } else {
+                Err(K::BodyLengthTooLarge)
+            };
+            (digits, want)
+        })
+        .chain([
+            (String::new(), Err(K::BadBodyLength)),
+            (format!("{n}x"), Err(K::BadBodyLength)),
+            (format!("x{n}"), Err(K::BadBodyLength)),
+            ("+25".to_string(), Err(K::BadBodyLength)),
+            ("65537".to_string(), Err(K::BodyLengthTooLarge)),
+            ("9999999".to_string(), Err(K::BodyLengthTooLarge)),
+            ("99999999".to_string(), Err(K::BodyLengthTooLarge)),
+            ("4".to_string(), Err(K::BodyLengthMismatch)),
+            (format!("{}", n - 1), Err(K::BodyLengthMismatch)),
+        ])
+        .collect();
+    for (delim, mode) in [(b'\x01', Delimiter::Soh), (b'|', Delimiter::Log)] {
+        for max in [64 * 1024, n as u32, n as u32 - 1] {
+            let cfg = FramerConfig {
+                max_body_len: max,
+                delimiter: mode,
+            };
+            for (digits, want) in &cases {
+                let mut m = format!("8=FIX.4.4\x019={digits}").into_bytes();
+                m.push(delim);
+                m.extend_from_slice(body.as_bytes());
+                // (Log mode counts `|` as SOH.)
+                let sum = m
+                    .iter()
+                    .map(|&c| if c == b'|' { 1 } else { u32::from(c) })
+                    .sum::<u32>()
+                    % 256;
+                m.extend_from_slice(format!("10={sum:03}\x01").as_bytes());
+                let whole = check_frame(&m, &cfg);
+                let fits = digits.parse::<u64>().is_ok_and(|v| v <= u64::from(max));
+                let want = match want {
+                    Ok(()) if !fits => Step::Error(K::BodyLengthTooLarge),
+                    Ok(()) => {
+                        let body_start = 12 + digits.len() + 1;
+                        let Step::Complete(l) = whole else {
+                            panic!("{digits:?} {mode:?} max {max}: {whole:?}");
+                        };
+                        assert_eq!(
+                            (l.len, l.body_start, l.trailer_start),
+                            (m.len(), body_start, body_start + n),
+                            "{digits:?} {mode:?}"
+                        );
+                        whole
+                    }
+                    Err(k) if max == 64 * 1024 => Step::Error(*k),
+                    // A smaller maximum may stop the digits first: the prefixes decide.
+                    Err(_) => whole,
+                };
+                assert_eq!(whole, want, "{digits:?} {mode:?} max {max}");
+                for k in 1..m.len() {
+                    match check_frame(&m[..k], &cfg) {
+                        Step::NeedMore(t) => assert!(t > k, "{digits:?} prefix {k}"),
+                        s => assert_eq!(s, whole, "{digits:?} {mode:?} max {max} prefix {k}"),
+                    }
+                }
+            }
+        }
     }
 }

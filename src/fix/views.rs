@@ -71,6 +71,10 @@ impl FieldValue<'_> for u8 {
     fn parse(v: &[u8]) -> Result<Self, ParseErrorKind> {
         num::parse_char(v)
     }
+    #[inline(always)]
+    fn parse_in(buf: &[u8], start: usize, end: usize) -> Result<Self, ParseErrorKind> {
+        num::parse_char_in(buf, start, end)
+    }
     fn write(&self, out: &mut Vec<u8>) {
         out.push(*self);
     }
@@ -173,6 +177,10 @@ macro_rules! char_enum {
             #[inline(always)]
             fn parse(v: &[u8]) -> Result<Self, ParseErrorKind> {
                 num::parse_char(v).map(Self::from_byte)
+            }
+            #[inline(always)]
+            fn parse_in(buf: &[u8], start: usize, end: usize) -> Result<Self, ParseErrorKind> {
+                num::parse_char_in(buf, start, end).map(Self::from_byte)
             }
             fn write(&self, out: &mut Vec<u8>) {
                 out.push(self.as_byte());
