@@ -1181,6 +1181,7 @@ impl Session {
         // NextExpectedMsgSeqNum (789): the number the counterparty expects from us next, set
         // before our answer (acceptor) or after our Logon (initiator): `next_out` either way.
         let peer_next = logon.next_expected_msg_seq_num;
+        let our_next = self.next_out;
         match peer_next {
             Some(0) => {
                 return self.refuse(
@@ -1190,10 +1191,9 @@ impl Session {
                     out,
                 );
             }
-            Some(n) if n > self.next_out => {
+            Some(n) if n > our_next => {
                 let text = format!(
-                    "NextExpectedMsgSeqNum (789) too high, expecting at most {} but received {n}",
-                    self.next_out
+                    "NextExpectedMsgSeqNum (789) too high, expecting at most {our_next} but received {n}"
                 );
                 return self.refuse(&text, DisconnectReason::NextExpectedTooHigh, now, out);
             }
@@ -1212,9 +1212,7 @@ impl Session {
                 return Verdict::Disconnect(DisconnectReason::StoreFailed);
             }
         }
-        if let Some(begin) =
-            peer_next.filter(|&n| n < self.next_out - u64::from(self.role == Role::Acceptor))
-        {
+        if let Some(begin) = peer_next.filter(|&n| n < our_next) {
             // The counterparty lacks some of what we sent before this Logon (all session
             // messages): one GapFill after our Logon, as for a ResendRequest(begin, 0).
             tracing::info!(session = %self.key, begin, next_out = self.next_out,
