@@ -144,7 +144,7 @@ pub fn parse_fixed8(v: &[u8]) -> Result<i64, ParseErrorKind> {
 /// The 8 bytes of `buf` that end at `end` (little-endian), when there are 8 before it. (A
 /// `u64`, not a reference: an `Option<&[u8; 8]>` cost a null test of the computed pointer.)
 #[inline(always)]
-fn eight_ending_at(buf: &[u8], end: usize) -> Option<u64> {
+pub(crate) fn eight_ending_at(buf: &[u8], end: usize) -> Option<u64> {
     if end < 8 || end > buf.len() {
         return None;
     }
@@ -159,7 +159,6 @@ fn eight_ending_at(buf: &[u8], end: usize) -> Option<u64> {
 /// to [`parse_fixed8`], so results are identical.
 #[inline(always)]
 pub fn parse_fixed8_in(buf: &[u8], start: usize, end: usize) -> Result<i64, ParseErrorKind> {
-    use super::message::{ZEROS, combine8, non_digits};
     let slow = || parse_fixed8(buf.get(start..end).unwrap_or(&[]));
     let k = end.wrapping_sub(start);
     let Some(w) = eight_ending_at(buf, end) else {
@@ -172,25 +171,38 @@ pub fn parse_fixed8_in(buf: &[u8], start: usize, end: usize) -> Result<i64, Pars
             slow()
         };
     }
+    match fixed8_word(w, k) {
+        Some(v) => Ok(v),
+        None => slow(),
+    }
+}
+
+/// The fast case of [`parse_fixed8_in`]: the value is the top `k` bytes of `w` (`1 <= k <= 8`),
+/// digits with at most one dot and at least one digit; `None` for anything else (the caller
+/// takes the general path). The batched conversion (`scan::fixed8_x8`) computes the same.
+#[inline(always)]
+pub(crate) fn fixed8_word(w: u64, k: usize) -> Option<i64> {
+    use super::message::{ZEROS, combine8, non_digits};
+    debug_assert!((1..=8).contains(&k));
     // The value is the top k bytes (its last byte the top one).
     let vmask = !0u64 << (8 * (8 - k));
     let nd = non_digits(w) & vmask;
     if nd == 0 {
-        return Ok((combine8((w & vmask) - (ZEROS & vmask)) * POW10[8]) as i64);
+        return Some((combine8((w & vmask) - (ZEROS & vmask)) * POW10[8]) as i64);
     }
     // Exactly one non-digit, a dot, and a digit besides: `non_digits` flags the lowest
     // non-digit byte exactly and never misses one above it.
     let j = nd.trailing_zeros() / 8; // byte index of the first non-digit
     let above = (!0u64 << (8 * j)) << 8; // bytes above it
     if (w >> (8 * j)) as u8 != b'.' || nd & above != 0 || k < 2 {
-        return slow();
+        return None;
     }
     let below = !(above | (0xFF << (8 * j)));
     // Remove the dot: the bytes below it move up one byte.
     let digits = (((w & below) << 8) | (w & above)) & (vmask << 8);
     let v = combine8(digits - (ZEROS & (vmask << 8)));
     // `7 - j` decimals (at most 7, at most 7 digits): no overflow.
-    Ok((v * POW10[1 + j as usize]) as i64)
+    Some((v * POW10[1 + j as usize]) as i64)
 }
 
 /// [`parse_fixed8_in`] of a value of 9 to 16 bytes (8-decimal prices such as `1.08123456`):

@@ -13,6 +13,7 @@ use super::error::{ParseError, ParseErrorKind};
 use super::frame::BeginString;
 use super::message::{Field, Message, PlanFields};
 use super::num::{self, Price, Qty, UtcTimestamp};
+use super::scan;
 
 /// A FIX value type: parsed from and written to value bytes.
 pub trait FieldValue<'a>: Sized {
@@ -25,6 +26,16 @@ pub trait FieldValue<'a>: Sized {
     #[inline(always)]
     fn parse_in(buf: &'a [u8], start: usize, end: usize) -> Result<Self, ParseErrorKind> {
         Self::parse(buf.get(start..end).unwrap_or(&[]))
+    }
+    /// A fixed-point type (8 decimals, `Price`, `Qty`): the views' plans convert these in one
+    /// batch.
+    #[doc(hidden)]
+    const FIXED8: bool = false;
+    /// From a fixed-point value of the batch (only called when `FIXED8`).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn from_fixed8(_v: i64) -> Option<Self> {
+        None
     }
 }
 
@@ -97,6 +108,11 @@ impl FieldValue<'_> for Price {
     fn parse_in(buf: &[u8], start: usize, end: usize) -> Result<Self, ParseErrorKind> {
         num::parse_fixed8_in(buf, start, end).map(Price)
     }
+    const FIXED8: bool = true;
+    #[inline(always)]
+    fn from_fixed8(v: i64) -> Option<Self> {
+        Some(Price(v))
+    }
     fn write(&self, out: &mut Vec<u8>) {
         num::write_fixed8(out, self.0);
     }
@@ -109,6 +125,11 @@ impl FieldValue<'_> for Qty {
     #[inline(always)]
     fn parse_in(buf: &[u8], start: usize, end: usize) -> Result<Self, ParseErrorKind> {
         num::parse_fixed8_in(buf, start, end).map(Qty)
+    }
+    const FIXED8: bool = true;
+    #[inline(always)]
+    fn from_fixed8(v: i64) -> Option<Self> {
+        Some(Qty(v))
     }
     fn write(&self, out: &mut Vec<u8>) {
         num::write_fixed8(out, self.0);
@@ -486,6 +507,76 @@ fn planned<'a, T: FieldValue<'a>>(buf: &'a [u8], f: &PlanFields, at: u8) -> Resu
         .map_err(|_| ())
 }
 
+/// [`planned`] for a field that may have a lane in the batch `fx` (see [`fixed8_batch`]):
+/// its value from there when the batch converted it, else as [`planned`] (which reports what
+/// the batch left out).
+#[inline(always)]
+fn planned_fx<'a, T: FieldValue<'a>>(
+    buf: &'a [u8],
+    f: &PlanFields,
+    at: u8,
+    fx: &[i64; 8],
+    lane: u8,
+) -> Result<Option<T>, ()> {
+    if T::FIXED8 && lane < 8 {
+        let v = fx[usize::from(lane & 7)];
+        if v >= 0 {
+            return Ok(T::from_fixed8(v));
+        }
+    }
+    planned(buf, f, at)
+}
+
+/// The fixed-point fields of a planned view converted in one batch: lane `i` is the field of
+/// slot `slots[i]` (0: none). A lane is converted when its field is present, 1 to 8 bytes long
+/// with 8 bytes before its end, and digits with at most one dot (see [`scan::fixed8_x8`], which
+/// also checks the length).
+#[inline(always)]
+fn fixed8_batch(buf: &[u8], f: &PlanFields, plan: &Plan, slots: &[u8; 8]) -> [i64; 8] {
+    let mut w = [0u64; 8];
+    let mut k = [0u64; 8];
+    for i in 0..8 {
+        let at = plan[usize::from(slots[i]) % PLAN_LEN];
+        if slots[i] == 0 || at == PLAN_NONE {
+            continue;
+        }
+        let fl = &f[usize::from(at)];
+        if let Some(x) = num::eight_ending_at(buf, fl.end as usize) {
+            w[i] = x;
+            k[i] = fl.end.wrapping_sub(fl.start).into();
+        }
+    }
+    scan::fixed8_x8(&w, &k)
+}
+
+/// The lanes of a view's batched fixed-point fields: `fixed8[i]` tells whether the field of slot
+/// `i + 1` is one; lane `l` is the slot of the `l`-th (0: unused). More than 8: the rest convert
+/// one by one.
+const fn fx_slots(fixed8: &[bool]) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    let (mut i, mut l) = (0, 0);
+    while i < fixed8.len() {
+        if fixed8[i] && l < 8 {
+            out[l] = (i + 1) as u8;
+            l += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The lane of slot `slot` in `lanes` (see [`fx_slots`]), 8 when it has none.
+const fn fx_lane(lanes: &[u8; 8], slot: u8) -> u8 {
+    let mut l = 0;
+    while l < 8 {
+        if lanes[l] == slot && slot != 0 {
+            return l as u8;
+        }
+        l += 1;
+    }
+    8
+}
+
 /// The header from a plan (see [`planned`]).
 #[inline(always)]
 fn planned_header<'a>(m: &Message<'a>, plan: &Plan, f: &PlanFields) -> Result<Header<'a>, ()> {
@@ -595,12 +686,26 @@ macro_rules! view {
                     'plan: {
                         view_slots!($($field = $tag),*);
                         let buf = m.bytes();
+                        // Views with three or more prices / quantities (execution reports):
+                        // converted in one batch. (Two, in NewOrderSingle and
+                        // OrderCancelReplaceRequest, often with one present: scalar was
+                        // cheaper.)
+                        let fx = if Self::FX_SLOTS[2] != 0 {
+                            fixed8_batch(buf, f, plan, &Self::FX_SLOTS)
+                        } else {
+                            [-1; 8]
+                        };
                         let Ok(header) = planned_header(m, plan, f) else {
                             break 'plan;
                         };
                         $(
-                            let Ok($field) = planned::<$ty>(buf, f, plan[usize::from(s::$field)])
-                            else {
+                            let Ok($field) = planned_fx::<$ty>(
+                                buf,
+                                f,
+                                plan[usize::from(s::$field)],
+                                &fx,
+                                const { fx_lane(&Self::FX_SLOTS, s::$field) },
+                            ) else {
                                 break 'plan;
                             };
                             plan_req!($kind, $field, 'plan);
@@ -631,6 +736,9 @@ macro_rules! view {
                 $( $check(&out)?; )?
                 Ok(wrap(out))
             }
+
+            /// The slots of the view's fixed-point fields, the lanes of [`fixed8_batch`].
+            const FX_SLOTS: [u8; 8] = fx_slots(&[$(<$ty as FieldValue<'a>>::FIXED8),*]);
 
             /// tag -> slot of this view (see [`slot_table`]).
             #[inline(always)]
