@@ -15,3 +15,17 @@ pub fn line<T>(p: *const T) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
 }
+
+/// Asks for every cache line of `*p` (a `T` may straddle one more line than its size needs).
+#[inline(always)]
+pub fn lines_of<T>(p: *const T) {
+    let b = p.cast::<u8>();
+    let head = b as usize & 63;
+    let base = b.wrapping_sub(head);
+    let span = head + core::mem::size_of::<T>().max(1);
+    let mut off = 0;
+    while off < span {
+        line(base.wrapping_add(off));
+        off += 64;
+    }
+}

@@ -162,3 +162,57 @@ fn steady_state_allocates_nothing() {
         steady.len()
     );
 }
+
+#[test]
+fn batched_steady_state_allocates_nothing() {
+    const SEC: u64 = 1_000_000_000;
+    let t0 = 1_754_141_400 * SEC;
+    let warm = encode(1, "W", t0);
+    let steady = encode(2, "S", warm.last().unwrap().0 + SEC);
+    let cfg = EngineConfig {
+        max_lps: 8,
+        max_symbols: 64,
+        max_cells: 4096,
+        max_orders: 1 << 14,
+        stale_quote_ns: 0,
+        ..EngineConfig::default()
+    };
+    let mut feed = FixFeed::new(Engine::new(cfg, NullSink).unwrap());
+    let batch = |v: &[(u64, Vec<u8>)]| -> Vec<(u64, u32, Vec<u8>)> {
+        v.iter().map(|(t, b)| (*t, 1, b.clone())).collect()
+    };
+    let (warm, steady) = (batch(&warm), batch(&steady));
+    let warm: Vec<(u64, u32, &[u8])> = warm.iter().map(|(t, s, b)| (*t, *s, &b[..])).collect();
+    let steady: Vec<(u64, u32, &[u8])> = steady.iter().map(|(t, s, b)| (*t, *s, &b[..])).collect();
+    for chunk in warm.chunks(64) {
+        assert_eq!(feed.on_fix_batch(chunk), 0);
+    }
+    let before = feed.engine.counters().publications;
+    ARMED.with(|a| a.set(true));
+    let probe = std::hint::black_box(Box::new(7u64));
+    ARMED.with(|a| a.set(false));
+    drop(probe);
+    assert_eq!(COUNT.with(|c| c.replace(0)), 1);
+    ARMED.with(|a| a.set(true));
+    let mut errors = 0;
+    for chunk in steady.chunks(64) {
+        errors += feed.on_fix_batch(chunk);
+    }
+    feed.engine.tick(steady.last().unwrap().0 + 61 * SEC);
+    feed.engine.flush();
+    ARMED.with(|a| a.set(false));
+    let n = COUNT.with(|c| c.get());
+    assert_eq!(errors, 0);
+    let c = feed.engine.counters();
+    assert!(
+        c.publications - before > 1000,
+        "the steady phase published rows"
+    );
+    assert_eq!(c.orders, 8000);
+    assert_eq!(
+        n,
+        0,
+        "{n} allocations in steady state over {} messages (batched)",
+        steady.len()
+    );
+}

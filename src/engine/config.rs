@@ -72,6 +72,11 @@ pub struct EngineConfig {
     pub max_symbols: u32,
     /// Statistics cells created at most (each about 2 KiB, allocated on first use).
     pub max_cells: usize,
+    /// Cells whose storage is made resident at start (capped at `max_cells`; 0: none). A cell
+    /// created later first writes a page nobody has written: with transparent huge pages that
+    /// zeroes 2 MiB inside the event that creates it (milliseconds on a virtual machine whose
+    /// host backs memory on first touch). Each costs about 2 KiB of memory up front.
+    pub prefault_cells: usize,
     /// Also maintain the (all symbols, one size bucket) rows. The product's dimensions are
     /// LP x symbol x bucket, LP x symbol and LP x all symbols; these extra rows cost a quarter of
     /// the per-event statistics work, so they are off by default.
@@ -138,6 +143,7 @@ impl Default for EngineConfig {
             max_lps: 64,
             max_symbols: 4096,
             max_cells: 1 << 18,
+            prefault_cells: 0,
             bucket_totals: false,
             max_orders: 1 << 18,
             linger_ns: 65 * SEC,

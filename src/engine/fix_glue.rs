@@ -10,10 +10,11 @@ use crate::fix::{
     Parser, Price, SCALE, Typed,
 };
 
-use super::Engine;
 use super::event::{
     BusinessReject, CancelReject, CancelRequest, Event, ExecReport, NewOrder, Quote,
 };
+use super::{Engine, Keys};
+use crate::orders::{exec_key, order_key};
 use crate::publish::RowSink;
 
 /// Counts of messages the adapter did not hand to the engine.
@@ -25,10 +26,15 @@ pub struct FeedCounters {
     pub ignored: u64,
 }
 
+/// Messages [`FixFeed::on_fix_batch`] parses before applying the first of them.
+pub const BATCH_AHEAD: usize = 4;
+
 /// Raw FIX in, engine events out.
 #[derive(Debug)]
 pub struct FixFeed<S: RowSink> {
     parser: Parser,
+    /// One parser per message of a [`FixFeed::on_fix_batch`] group (each view borrows its own).
+    ahead: Box<[Parser; BATCH_AHEAD]>,
     /// The engine.
     pub engine: Engine<S>,
     /// Tags carrying the NBBO stamped on NewOrderSingles (bid, ask), if configured.
@@ -77,6 +83,9 @@ impl<S: RowSink> FixFeed<S> {
     pub fn new(engine: Engine<S>) -> Self {
         Self {
             parser: Parser::new(FramerConfig::default()),
+            ahead: Box::new(core::array::from_fn(|_| {
+                Parser::new(FramerConfig::default())
+            })),
             engine,
             nbbo_tags: None,
             counters: FeedCounters::default(),
@@ -99,6 +108,65 @@ impl<S: RowSink> FixFeed<S> {
             self.counters.parse_errors += 1;
         }
         r
+    }
+
+    /// Complete FIX messages `(capture ts_ns, session, bytes)`, applied in order with exactly the
+    /// results of one [`FixFeed::on_fix`] per message (same rows, same counters), faster: each
+    /// group of [`BATCH_AHEAD`] messages is parsed first, and the order, ExecID and cell lines
+    /// each will need are asked for (prefetched) before the first is applied, so that the cache
+    /// misses of several messages overlap instead of following each other. Returns the number of
+    /// messages that failed framing or parsing (counted in `counters.parse_errors`, as
+    /// `on_fix` does; the others are applied).
+    pub fn on_fix_batch(&mut self, msgs: &[(u64, u32, &[u8])]) -> usize {
+        let mut errors = 0;
+        for group in msgs.chunks(BATCH_AHEAD) {
+            let mut views: [Option<Result<Typed<'_>, ParseError>>; BATCH_AHEAD] =
+                [None, None, None, None];
+            // Per message: its id hashes (computed once, for the hints and the engine), its
+            // ExecType byte and LastQty.
+            let mut pre = [(Keys::NONE, 0u8, 0u64); BATCH_AHEAD];
+            for (((p, &(_, session, bytes)), v), k) in self
+                .ahead
+                .iter_mut()
+                .zip(group)
+                .zip(views.iter_mut())
+                .zip(pre.iter_mut())
+            {
+                let r = p.parse(bytes).and_then(|m| m.typed());
+                if let Ok(t) = &r {
+                    *k = keys_of(session, t);
+                    self.engine.prefetch_keys(k.0, k.1);
+                }
+                *v = Some(r);
+            }
+            for (i, &(ts_ns, session, _)) in group.iter().enumerate() {
+                // The next message's cells, its order's index line being near by now (the
+                // first message's too, after the others' parsing).
+                if i == 0 {
+                    let (k, ty, qty) = pre[0];
+                    self.engine.prefetch_exec_cells(k, ty, qty);
+                }
+                if let Some(&(k, ty, qty)) = pre.get(i + 1) {
+                    self.engine.prefetch_exec_cells(k, ty, qty);
+                }
+                match views[i].take() {
+                    Some(Ok(t)) => dispatch_typed(
+                        &mut self.engine,
+                        &mut self.counters,
+                        self.nbbo_tags,
+                        ts_ns,
+                        session,
+                        &t,
+                        pre[i].0,
+                    ),
+                    Some(Err(_)) | None => {
+                        self.counters.parse_errors += 1;
+                        errors += 1;
+                    }
+                }
+            }
+        }
+        errors
     }
 
     /// A message already framed (and checksummed) by a [`crate::fix::Framer`]: no second framing.
@@ -134,7 +202,60 @@ fn dispatch<S: RowSink>(
     session: u32,
     m: &Message<'_>,
 ) -> Result<(), ParseError> {
-    let typed = m.typed()?;
+    dispatch_typed(
+        eng,
+        counters,
+        nbbo_tags,
+        ts_ns,
+        session,
+        &m.typed()?,
+        Keys::NONE,
+    );
+    Ok(())
+}
+
+/// The id hashes of the engine event a typed message maps to (those [`dispatch_typed`] hands
+/// the engine), its ExecType byte (0: not an execution report) and LastQty in units.
+#[inline]
+fn keys_of(session: u32, t: &Typed<'_>) -> (Keys, u8, u64) {
+    match t {
+        Typed::ExecutionReport(r) => {
+            let Some(ty) = exec_byte(r.exec_kind()) else {
+                return (Keys::NONE, 0, 0);
+            };
+            let cl = r.cl_ord_id.unwrap_or(b"");
+            let qty = r.last_qty.map(|q| units(q.0)).unwrap_or(0);
+            (
+                Keys {
+                    order: order_key(session, cl),
+                    exec: exec_key(session, r.exec_id),
+                },
+                ty,
+                qty,
+            )
+        }
+        Typed::NewOrderSingle(o) => (
+            Keys {
+                order: order_key(session, o.cl_ord_id),
+                exec: 0,
+            },
+            0,
+            0,
+        ),
+        _ => (Keys::NONE, 0, 0),
+    }
+}
+
+/// Maps one typed message to engine events.
+fn dispatch_typed<S: RowSink>(
+    eng: &mut Engine<S>,
+    counters: &mut FeedCounters,
+    nbbo_tags: Option<(u32, u32)>,
+    ts_ns: u64,
+    session: u32,
+    typed: &Typed<'_>,
+    keys: Keys,
+) {
     {
         match typed {
             Typed::NewOrderSingle(o) => {
@@ -143,7 +264,7 @@ fn dispatch<S: RowSink>(
                     let a = Price::parse(o.get(a)?).ok()?;
                     Some((b.0, a.0))
                 });
-                eng.on_event(
+                eng.on_event_keyed(
                     ts_ns,
                     &Event::NewOrder(NewOrder {
                         session,
@@ -160,14 +281,15 @@ fn dispatch<S: RowSink>(
                         transact_time_ns: o.transact_time.map(|t| t.0.max(0) as u64),
                         sending_time_ns: Some(o.header.sending_time.0.max(0) as u64),
                     }),
+                    keys,
                 );
             }
             Typed::ExecutionReport(r) => {
                 let Some(exec_type) = exec_byte(r.exec_kind()) else {
                     counters.ignored += 1;
-                    return Ok(());
+                    return;
                 };
-                eng.on_event(
+                eng.on_event_keyed(
                     ts_ns,
                     &Event::Exec(ExecReport {
                         session,
@@ -181,6 +303,7 @@ fn dispatch<S: RowSink>(
                         last_mkt: r.last_mkt.unwrap_or(b""),
                         order_qty: r.order_qty.map(|q| units(q.0)).unwrap_or(0),
                     }),
+                    keys,
                 );
             }
             Typed::OrderCancelRequest(c) => eng.on_event(
@@ -255,6 +378,5 @@ fn dispatch<S: RowSink>(
             }
             _ => counters.ignored += 1,
         }
-        Ok(())
     }
 }

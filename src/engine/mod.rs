@@ -283,6 +283,43 @@ pub const REPUBLISH_BUDGET: u32 = 32;
 /// Event time between two republication chunks: 40 000 rows take about 0.6 s of event time,
 /// 2 % of one core, instead of one stall of about 12 ms.
 pub const REPUBLISH_EVERY_NS: u64 = 500_000;
+/// Pending markouts per horizon whose cells are asked for ahead of their resolution (each
+/// resolves a few events later; two is enough for the lines to arrive, few enough for them to
+/// stay in the L2 cache until used).
+const MARKOUT_LOOKAHEAD: usize = 2;
+
+/// The id hashes of an event, computed once by a caller that needs them before the event is
+/// applied (prefetch hints); 0: not computed (the engine hashes the id itself).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Keys {
+    /// [`order_key`] of the ClOrdID.
+    pub order: u64,
+    /// [`exec_key`] of the ExecID.
+    pub exec: u64,
+}
+
+impl Keys {
+    /// Nothing computed.
+    pub const NONE: Keys = Keys { order: 0, exec: 0 };
+
+    #[inline]
+    fn order_key(&self, session: u32, cl_ord_id: &[u8]) -> u64 {
+        if self.order == 0 {
+            return order_key(session, cl_ord_id);
+        }
+        debug_assert_eq!(self.order, order_key(session, cl_ord_id));
+        self.order
+    }
+
+    #[inline]
+    fn exec_key(&self, session: u32, exec_id: &[u8]) -> u64 {
+        if self.exec == 0 {
+            return exec_key(session, exec_id);
+        }
+        debug_assert_eq!(self.exec, exec_key(session, exec_id));
+        self.exec
+    }
+}
 
 /// Index of an oddity in [`Counters::oddities`].
 pub fn oddity_index(o: Oddity) -> usize {
@@ -470,6 +507,7 @@ impl<S: RowSink> Engine<S> {
                     cfg.max_cells,
                 );
                 st.bucket_totals = cfg.bucket_totals;
+                st.prefault(cfg.prefault_cells);
                 st
             },
             buckets,
@@ -507,13 +545,22 @@ impl<S: RowSink> Engine<S> {
 
     /// Processes one event captured at `ts_ns`.
     pub fn on_event(&mut self, ts_ns: u64, ev: &Event<'_>) {
+        self.on_event_keyed(ts_ns, ev, Keys::NONE);
+    }
+
+    /// [`Engine::on_event`] with the event's id hashes already computed (by a batch entry point
+    /// that hashed them for its prefetch hints): each FNV pass over an id is a serial chain of
+    /// multiplies, worth not repeating. `keys` must hold the event's own hashes ([`order_key`] of
+    /// its session and ClOrdID, [`exec_key`] of its ExecID; checked in debug builds), or 0.
+    #[inline]
+    pub(crate) fn on_event_keyed(&mut self, ts_ns: u64, ev: &Event<'_>, keys: Keys) {
         let now = self.advance(ts_ns);
         self.counters.events += 1;
         match ev {
             Event::Quote(q) => self.on_quote(now, q),
-            Event::NewOrder(o) => self.on_new_order(now, o),
+            Event::NewOrder(o) => self.on_new_order(now, o, keys),
             Event::CancelRequest(c) => self.on_cancel_request(now, c),
-            Event::Exec(e) => self.on_exec(now, e),
+            Event::Exec(e) => self.on_exec(now, e, keys),
             Event::CancelReject(c) => self.on_cancel_reject(now, c),
             Event::BusinessReject(b) => self.on_business_reject(now, b),
         }
@@ -789,6 +836,7 @@ impl<S: RowSink> Engine<S> {
                 break;
             }
         }
+        self.prefetch_ahead();
         let ttl = self.cfg.early_ttl_ns;
         while let Some(m) = self
             .early
@@ -803,6 +851,111 @@ impl<S: RowSink> Engine<S> {
             }
         }
         now
+    }
+
+    /// Hints for work that comes due at later events, whose addresses are known now: the cells
+    /// of the next markouts of each horizon (their queues resolve in order) and the next retired
+    /// order. Reads only; changes no result.
+    #[inline]
+    fn prefetch_ahead(&mut self) {
+        let stats = &self.stats;
+        let all_s = stats.max_symbols;
+        self.marks.lookahead(MARKOUT_LOOKAHEAD, |h, r, cells| {
+            if r.price_ok && r.lp != NO_LP {
+                let s = (r.sym < all_s).then_some(r.sym);
+                let b = (r.bucket != NO_BUCKET).then_some(r.bucket);
+                if cells {
+                    stats.prefetch_fan(r.lp, s, b, &[(ix::MO + 4 * h) / 4], None);
+                } else {
+                    stats.prefetch_fan_index(r.lp, s, b);
+                }
+            }
+        });
+        self.orders.prefetch_retire();
+    }
+
+    /// Asks for the cells and order-list neighbours an execution report of type `exec_type`
+    /// applied to order `o` (in `slot`) will touch, before the state machine runs: their misses
+    /// then overlap instead of following each other. A hint.
+    #[inline]
+    fn prefetch_exec(&self, now: u64, o: &Order, slot: u32, exec_type: u8, last_qty: u64) {
+        if o.lp == NO_LP {
+            return;
+        }
+        // Sums lines (see `ix`): 0 terminal accounting, 1 ack latency, 2-4 fill figures and
+        // fill latency, 4-6 time to execution.
+        let mut lines = [0usize; 6];
+        let mut n = 0;
+        let mut push = |l: usize| {
+            lines[n] = l;
+            n += 1;
+        };
+        let terminal = match exec_type {
+            b'0' => false,
+            b'F' => {
+                push(ix::FILLS / 4);
+                push(ix::PI_POS / 4);
+                push(ix::FLAT_N / 4);
+                let tte = formulas::tte_bucket(now.saturating_sub(o.t_a));
+                push((ix::TTE + tte) / 4);
+                o.cum_qty.saturating_add(last_qty) >= o.qty
+            }
+            b'4' | b'8' | b'C' | b'3' => true,
+            _ => return,
+        };
+        if terminal && !o.counted {
+            push(ix::ORDERS / 4);
+        }
+        // A first report or first fill adds a latency to a histogram bin.
+        let mut bins_line = None;
+        if o.t_ack == 0 {
+            push(ix::ACK_N / 4);
+        }
+        if o.t_ack == 0 || (exec_type == b'F' && o.t_first_fill == 0) {
+            bins_line = Some(crate::kpi::hist::bucket_of(now.saturating_sub(o.t_a)) / 8);
+        }
+        if terminal {
+            self.orders.prefetch_links(slot);
+        }
+        self.stats.prefetch_fan(
+            o.lp,
+            (o.sym < self.stats.max_symbols).then_some(o.sym),
+            (o.bucket != NO_BUCKET).then_some(o.bucket),
+            &lines[..n],
+            bins_line,
+        );
+    }
+
+    /// First-stage hint for an event that will be applied soon (a batch entry point such as
+    /// [`FixFeed::on_fix_batch`] parses ahead), from its [`Keys`]: the order index's line and,
+    /// for an execution report (`exec_type` as in [`ExecReport`], 0 for a NewOrderSingle), the
+    /// ExecID window's and (a fill) the fill ring's lines. Reads only; changes no result.
+    #[inline]
+    pub(crate) fn prefetch_keys(&self, keys: Keys, exec_type: u8) {
+        if keys.order != 0 {
+            self.orders.prefetch_key(keys.order);
+        }
+        if keys.exec != 0 {
+            self.dedup.prefetch(keys.exec);
+            if exec_type == b'F' {
+                self.marks.prefetch_add(keys.exec);
+            }
+        }
+    }
+
+    /// Second-stage hint (after [`Engine::prefetch_keys`], once the index line is near) for an
+    /// execution report of type `exec_type`: the order's record, the lines of its cells the
+    /// report will update and its list neighbours. Reads only; changes no result.
+    #[inline]
+    pub(crate) fn prefetch_exec_cells(&self, keys: Keys, exec_type: u8, last_qty: u64) {
+        if keys.order == 0 {
+            return;
+        }
+        let Some(slot) = self.orders.find(keys.order) else {
+            return;
+        };
+        let o = self.orders.get(slot);
+        self.prefetch_exec(self.clock.now_ns(), o, slot, exec_type, last_qty);
     }
 
     fn maybe_flush(&mut self, now: u64) {
@@ -1063,7 +1216,7 @@ impl<S: RowSink> Engine<S> {
         }
     }
 
-    fn on_new_order(&mut self, now: u64, o: &NewOrder<'_>) {
+    fn on_new_order(&mut self, now: u64, o: &NewOrder<'_>, keys: Keys) {
         let side: i8 = match o.side {
             b'1' => 1,
             b'2' | b'5' | b'6' => -1,
@@ -1073,7 +1226,7 @@ impl<S: RowSink> Engine<S> {
             self.counters.malformed += 1;
             return;
         }
-        let key = order_key(o.session, o.cl_ord_id);
+        let key = keys.order_key(o.session, o.cl_ord_id);
         if self.orders.find(key).is_some() {
             self.counters.duplicate_orders += 1;
             return;
@@ -1247,7 +1400,7 @@ impl<S: RowSink> Engine<S> {
         self.dispatch_exec(now, m);
     }
 
-    fn on_exec(&mut self, now: u64, e: &ExecReport<'_>) {
+    fn on_exec(&mut self, now: u64, e: &ExecReport<'_>, keys: Keys) {
         let known = matches!(
             e.exec_type,
             b'0' | b'F' | b'4' | b'8' | b'C' | b'3' | b'5' | b'H' | b'G'
@@ -1264,7 +1417,16 @@ impl<S: RowSink> Engine<S> {
             self.counters.malformed += 1;
             return;
         }
-        if !self.dedup.insert(exec_key(e.session, e.exec_id)) {
+        let ek = keys.exec_key(e.session, e.exec_id);
+        let key = keys.order_key(e.session, e.cl_ord_id);
+        // The ExecID window's, the order index's and the fill ring's lines, all asked for at
+        // once: their misses overlap.
+        self.dedup.prefetch(ek);
+        self.orders.prefetch_key(key);
+        if e.exec_type == b'F' {
+            self.marks.prefetch_add(ek);
+        }
+        if !self.dedup.insert(ek) {
             self.counters.duplicate_execs += 1;
             return;
         }
@@ -1274,8 +1436,8 @@ impl<S: RowSink> Engine<S> {
             self.resolve_lp([b"", b"", e.last_mkt])
         };
         let m = ExecMsg {
-            key: order_key(e.session, e.cl_ord_id),
-            exec_key: exec_key(e.session, e.exec_id),
+            key,
+            exec_key: ek,
             orig_key: if e.orig_cl_ord_id.is_empty() {
                 0
             } else {
@@ -1371,6 +1533,7 @@ impl<S: RowSink> Engine<S> {
             self.orders.get_mut(slot).lp = m.lp_hint;
         }
         let o = *self.orders.get(slot);
+        self.prefetch_exec(now, &o, slot, m.exec_type, m.last_qty);
         let ev = match m.exec_type {
             b'0' => OrderEvent::Ack,
             b'F' => OrderEvent::Fill {

@@ -70,6 +70,9 @@ struct Fifo {
     buf: Vec<Due>,
     head: usize,
     len: usize,
+    /// Entries from the front already handed to [`Markouts::lookahead`]'s first and second
+    /// stages (a hint's bookkeeping: never read by anything that changes a result).
+    seen: [usize; 2],
 }
 
 impl Fifo {
@@ -78,6 +81,7 @@ impl Fifo {
             buf: vec![Due::default(); cap.max(1)],
             head: 0,
             len: 0,
+            seen: [0; 2],
         }
     }
     fn push(&mut self, d: Due) -> Option<Due> {
@@ -87,6 +91,7 @@ impl Fifo {
             dropped = Some(self.buf[self.head]);
             self.head = ring_wrap(self.head + 1, cap);
             self.len -= 1;
+            self.seen = self.seen.map(|x| x.saturating_sub(1));
         }
         self.buf[ring_wrap(self.head + self.len, cap)] = d;
         self.len += 1;
@@ -99,6 +104,7 @@ impl Fifo {
         let d = *self.front()?;
         self.head = ring_wrap(self.head + 1, self.buf.len());
         self.len -= 1;
+        self.seen = self.seen.map(|x| x.saturating_sub(1));
         Some(d)
     }
 }
@@ -179,6 +185,57 @@ impl Markouts {
             }
         }
         slot as u32
+    }
+
+    /// Asks for the lines [`Markouts::add`] of a fill with ExecID key `exec_key` will touch: its
+    /// index slot, the index slot of the record it overwrites (whose ExecID is read here: its
+    /// lines were asked for by the previous call, see next) and the ring slot after it, which
+    /// the next fill takes. A hint.
+    #[inline]
+    pub fn prefetch_add(&self, exec_key: u64) {
+        self.index.prefetch(exec_key);
+        let old = &self.fills[self.next];
+        if old.exec_key != 0 {
+            self.index.prefetch(old.exec_key);
+        }
+        let after = ring_wrap(self.next + 1, self.fills.len());
+        crate::prefetch::lines_of(&self.fills[after]);
+    }
+
+    /// Lookahead over the pending markouts (a hint, for prefetching), three stages deep: the
+    /// record lines of each queued entry are asked for when it comes within `3 * ahead` entries
+    /// of its queue's front, `f(h, record, false)` is called once for it within `2 * ahead`
+    /// (for the lines the record leads to), and `f(h, record, true)` once within `ahead` (for
+    /// the lines those lead to). The record may be stale (overwritten or busted since). The
+    /// queues resolve in order, so the entries met here are the next ones to resolve.
+    #[inline]
+    pub fn lookahead(&mut self, ahead: usize, mut f: impl FnMut(usize, &FillRec, bool)) {
+        for (h, q) in self.queues.iter_mut().enumerate() {
+            let cap = q.buf.len();
+            let stop = (2 * ahead).min(q.len);
+            while q.seen[0] < stop {
+                let far = q.seen[0] + ahead;
+                if far < q.len {
+                    let slot = q.buf[ring_wrap(q.head + far, cap)].slot as usize;
+                    if let Some(r) = self.fills.get(slot) {
+                        crate::prefetch::lines_of(r);
+                    }
+                }
+                let slot = q.buf[ring_wrap(q.head + q.seen[0], cap)].slot as usize;
+                if let Some(r) = self.fills.get(slot) {
+                    f(h, r, false);
+                }
+                q.seen[0] += 1;
+            }
+            let stop = ahead.min(q.len);
+            while q.seen[1] < stop {
+                let slot = q.buf[ring_wrap(q.head + q.seen[1], cap)].slot as usize;
+                if let Some(r) = self.fills.get(slot) {
+                    f(h, r, true);
+                }
+                q.seen[1] += 1;
+            }
+        }
     }
 
     /// The fill named by an ExecID key (for busts and corrections).
@@ -332,6 +389,7 @@ impl Markouts {
             )?;
             q.head = d.index(qcap)?;
             q.len = d.len(qcap)?;
+            q.seen = [0; 2];
             q.buf.iter_mut().for_each(|x| *x = Due::default());
             for k in 0..q.len {
                 let due = Due {
@@ -359,6 +417,41 @@ mod tests {
             qty: 1,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn lookahead_meets_each_pending_entry_once_per_stage_in_order() {
+        let mut m = Markouts::new(16, &[100, 1_000], 16);
+        for k in 1..=6 {
+            m.add(rec(k, 10 * k), true);
+        }
+        let mut seen = Vec::new();
+        m.lookahead(2, |h, r, cells| seen.push((h, r.exec_key, cells)));
+        // Stage one within 4 entries of the front, stage two within 2, per horizon.
+        let want = |h| {
+            vec![
+                (h, 1, false),
+                (h, 2, false),
+                (h, 3, false),
+                (h, 4, false),
+                (h, 1, true),
+                (h, 2, true),
+            ]
+        };
+        assert_eq!(seen, [want(0), want(1)].concat());
+        seen.clear();
+        m.lookahead(2, |h, r, cells| seen.push((h, r.exec_key, cells)));
+        assert!(seen.is_empty(), "nothing met twice: {seen:?}");
+        // Two entries of horizon 0 resolve: the window moves by two.
+        assert!(m.next_due(125).is_some() && m.next_due(125).is_some());
+        assert_eq!(m.next_due(125), None);
+        m.lookahead(2, |h, r, cells| seen.push((h, r.exec_key, cells)));
+        assert_eq!(
+            seen,
+            [(0, 5, false), (0, 6, false), (0, 3, true), (0, 4, true)]
+        );
+        // Hints only: the queues are as they were.
+        assert_eq!(m.pending(), 10);
     }
 
     #[test]

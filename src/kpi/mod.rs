@@ -128,6 +128,19 @@ impl Arena {
     }
 }
 
+impl Arena {
+    /// Writes every 4 KiB page of the first `upto` bytes once (each stays zero), so that the
+    /// kernel allocates them now rather than at a first write on the hot path.
+    fn prefault(&mut self, upto: usize) {
+        let b = self.bytes_mut();
+        let upto = upto.min(b.len());
+        for at in (0..upto).step_by(4096) {
+            // An opaque zero: the store cannot be dropped as redundant.
+            b[at] = core::hint::black_box(0);
+        }
+    }
+}
+
 impl Clone for Arena {
     fn clone(&self) -> Self {
         let mut a = Self::new(self.len);
@@ -191,6 +204,14 @@ impl Stats {
             bucket_totals: true,
             fan_cache: ((0, u32::MAX, u8::MAX, false), [0; 4], usize::MAX),
         }
+    }
+
+    /// Makes the storage of the first `cells` cells resident now (see
+    /// [`crate::engine::EngineConfig::prefault_cells`]); results are unchanged.
+    pub fn prefault(&mut self, cells: usize) {
+        let cells = cells.min(self.max_cells);
+        self.sums.prefault(cells * SUMS_BYTES);
+        self.bins.prefault(cells * BINS_BYTES);
     }
 
     /// The scoreboard row index of a key.
@@ -261,16 +282,11 @@ impl Stats {
         (out, n)
     }
 
-    fn fan_out_uncached(
-        &mut self,
-        lp: u16,
-        sym: Option<u32>,
-        bucket: Option<u8>,
-    ) -> ([u32; 4], usize, bool) {
+    /// The (symbol, bucket) slots of [`Stats::fan_out`], in creation order, and how many.
+    #[inline(always)]
+    fn fan_slots(&self, sym: Option<u32>, bucket: Option<u8>) -> ([(u32, u8); 4], usize) {
         let all_s = self.max_symbols;
         let all_b = self.n_buckets;
-        // The (symbol, bucket) slots in creation order, then one loop over them (one inlined
-        // `cell_id`, not one call per slot).
         let mut slots = [(all_s, all_b); 4];
         let mut tried = 0;
         if let Some(s) = sym {
@@ -286,7 +302,80 @@ impl Stats {
             tried += 1;
         }
         // (all symbols, all sizes): already in place.
-        tried += 1;
+        (slots, tried + 1)
+    }
+
+    /// Asks for the lines an update of the existing cells of [`Stats::fan_out`]`(lp, sym,
+    /// bucket)` touches: each cell's header and the sums lines `lines` (line `l` holds sums
+    /// `4l..4l + 4`, see [`ix`]). Creates nothing, changes nothing: a hint, issued before the
+    /// work that needs the lines so that their misses overlap instead of following each other.
+    /// `bins_line`: also that line of the histogram bins (8 interleaved buckets a line).
+    #[inline]
+    pub fn prefetch_fan(
+        &self,
+        lp: u16,
+        sym: Option<u32>,
+        bucket: Option<u8>,
+        lines: &[usize],
+        bins_line: Option<usize>,
+    ) {
+        if lp >= self.max_lps {
+            return;
+        }
+        let bins = self.bins.bytes().as_ptr();
+        let (slots, n) = self.fan_slots(sym, bucket);
+        let base = self.sums.bytes().as_ptr();
+        for &(s, b) in &slots[..n] {
+            let Some(id) = self.find_id(RowKey {
+                sym: s,
+                bucket: b,
+                lp,
+            }) else {
+                continue;
+            };
+            let i = id as usize;
+            if let Some(h) = self.heads.get(i) {
+                crate::prefetch::line(h);
+            }
+            let sums = base.wrapping_add(i * SUMS_BYTES);
+            for &l in lines {
+                crate::prefetch::line(sums.wrapping_add(64 * l));
+            }
+            if let Some(l) = bins_line {
+                crate::prefetch::line(bins.wrapping_add(i * BINS_BYTES + 64 * l));
+            }
+        }
+    }
+
+    /// Asks for the row-index lines [`Stats::fan_out`]`(lp, sym, bucket)` reads (the stage
+    /// before [`Stats::prefetch_fan`], whose addresses they hold). A hint.
+    #[inline]
+    pub fn prefetch_fan_index(&self, lp: u16, sym: Option<u32>, bucket: Option<u8>) {
+        if lp >= self.max_lps {
+            return;
+        }
+        let (slots, n) = self.fan_slots(sym, bucket);
+        for &(s, b) in &slots[..n] {
+            let r = self.row_index(RowKey {
+                sym: s,
+                bucket: b,
+                lp,
+            });
+            if let Some(x) = self.index.get(r) {
+                crate::prefetch::line(x);
+            }
+        }
+    }
+
+    fn fan_out_uncached(
+        &mut self,
+        lp: u16,
+        sym: Option<u32>,
+        bucket: Option<u8>,
+    ) -> ([u32; 4], usize, bool) {
+        // The (symbol, bucket) slots in creation order, then one loop over them (one inlined
+        // `cell_id`, not one call per slot).
+        let (slots, tried) = self.fan_slots(sym, bucket);
         let mut out = [0u32; 4];
         let mut n = 0;
         for &(s, b) in &slots[..tried] {

@@ -83,6 +83,13 @@ impl U64Map {
         }
     }
 
+    /// Asks for the cache line of `key`'s home slot (where a lookup, insert or removal of `key`
+    /// starts). A hint: changes nothing.
+    #[inline]
+    pub fn prefetch(&self, key: u64) {
+        crate::prefetch::line(&self.slots[(key as usize) & self.mask]);
+    }
+
     /// The value for `key`.
     #[inline]
     pub fn get(&self, key: u64) -> Option<u32> {
@@ -176,6 +183,16 @@ impl DedupSet {
     #[inline]
     pub fn contains(&self, key: u64) -> bool {
         self.index.get(key).is_some()
+    }
+
+    /// Asks for the lines [`DedupSet::insert`] of `key` will touch: `key`'s index slot and,
+    /// when the window is full, the index slot of the key it evicts. A hint.
+    #[inline]
+    pub fn prefetch(&self, key: u64) {
+        self.index.prefetch(key);
+        if self.len == self.ring.len() {
+            self.index.prefetch(self.ring[self.head]);
+        }
     }
 
     /// Records `key`; returns `false` if it was already there (a duplicate).

@@ -184,6 +184,38 @@ impl OrderTable {
         self.index.get(key)
     }
 
+    /// Asks for the index line a [`OrderTable::find`] of `key` reads first. A hint.
+    #[inline]
+    pub fn prefetch_key(&self, key: u64) {
+        self.index.prefetch(key);
+    }
+
+    /// Asks for the records an [`OrderTable::set_state`] moving `slot` between the lists
+    /// touches besides its own: its neighbours on its list. A hint.
+    #[inline]
+    pub fn prefetch_links(&self, slot: u32) {
+        let o = &self.slots[slot as usize];
+        for n in [o.prev, o.next] {
+            if let Some(p) = self.slots.get(n as usize) {
+                crate::prefetch::line(p);
+            }
+        }
+    }
+
+    /// Asks for what the next [`OrderTable::retire`] of the oldest ended order touches: the
+    /// index slot of its key and the record after it (whose own slot is asked for at the next
+    /// call: a chain one order ahead). A hint.
+    #[inline]
+    pub fn prefetch_retire(&self) {
+        let Some(o) = self.slots.get(self.ended.head as usize) else {
+            return;
+        };
+        self.index.prefetch(o.key);
+        if let Some(n) = self.slots.get(o.next as usize) {
+            crate::prefetch::line(n);
+        }
+    }
+
     /// The order in `slot`.
     #[inline]
     pub fn get(&self, slot: u32) -> &Order {

@@ -6,8 +6,9 @@
 //! The first half of the stream warms the engine up (creates its statistics cells, fills its
 //! tables); the second half is timed: steady state. Usage: `engine [orders] [core] [reps]`
 //! (default 200000 orders, no pinning, 5 repetitions; each repetition runs parse-only, the whole
-//! engine into a scoreboard file and the whole engine into a null sink; the medians are
-//! reported). Ends with one JSON line:
+//! engine into a scoreboard file and the whole engine into a null sink, then both again through
+//! the batched entry point `FixFeed::on_fix_batch`; the medians are reported). Ends with one
+//! JSON line:
 //! `{"bench":"engine","ns_per_msg":..,"msgs_per_s":..,"parse_only_ns_per_msg":..,...}`.
 use std::hint::black_box;
 use std::ops::Range;
@@ -58,6 +59,9 @@ fn config() -> EngineConfig {
         max_lps: 32,
         max_symbols: 512,
         max_cells: 1 << 17,
+        // As a live appliance is configured (config/lpscore.toml): the ~40 000 cells the stream
+        // creates take no page fault inside the timed half.
+        prefault_cells: 1 << 16,
         max_orders: 1 << 18,
         ..EngineConfig::default()
     }
@@ -139,15 +143,48 @@ fn timed_engine<S: RowSink>(feed: &mut FixFeed<S>, s: &Stream, msgs: &[(u64, Ran
     feed.engine.flush();
 }
 
-/// Warms a fresh engine up on the first half of the stream, then times the second half.
-/// Returns wall and on-CPU ns per timed message and the rows published in the timed half.
-fn engine_pass<S: RowSink>(feed: &mut FixFeed<S>, s: &Stream, half: usize) -> (f64, f64, u64) {
+/// Messages per [`FixFeed::on_fix_batch`] call in the batched passes (what one read of a
+/// capture or journal buffer might hold).
+const BATCH: usize = 64;
+
+/// As [`timed_engine`] through [`FixFeed::on_fix_batch`], `BATCH` messages a call.
+#[inline(never)]
+fn timed_engine_batch<S: RowSink>(feed: &mut FixFeed<S>, msgs: &[(u64, u32, &[u8])]) {
+    for chunk in msgs.chunks(BATCH) {
+        let _ = feed.on_fix_batch(black_box(chunk));
+    }
+    feed.engine.flush();
+}
+
+/// Warms a fresh engine up on the first half of the stream, then times the second half (one
+/// [`FixFeed::on_fix`] per message, or batched). Returns wall and on-CPU ns per timed message
+/// and the rows published in the timed half.
+fn engine_pass<S: RowSink>(
+    feed: &mut FixFeed<S>,
+    s: &Stream,
+    half: usize,
+    batched: bool,
+) -> (f64, f64, u64) {
     for (ts, r) in &s.msgs[..half] {
         let _ = feed.on_fix(*ts, 1, &s.bytes[r.clone()]);
     }
+    let batch: Vec<(u64, u32, &[u8])> = if batched {
+        s.msgs[half..]
+            .iter()
+            .map(|(ts, r)| (*ts, 1, &s.bytes[r.clone()]))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let p0 = feed.engine.counters().publications;
     let f0 = minor_faults();
-    let ((), wall, cpu) = time_it(|| timed_engine(feed, s, &s.msgs[half..]));
+    let ((), wall, cpu) = time_it(|| {
+        if batched {
+            timed_engine_batch(feed, &batch)
+        } else {
+            timed_engine(feed, s, &s.msgs[half..])
+        }
+    });
     let n = (s.msgs.len() - half) as f64;
     if let (Some(a), Some(b)) = (f0, minor_faults()) {
         FAULTS.with(|f| f.set((b - a) as f64 / n));
@@ -405,6 +442,22 @@ fn digests(orders: usize) {
         final_digest(&feed.engine, &syms),
         feed.engine.sink().n
     );
+    // The same stream through the batched entry point: must print the same digest.
+    let mut feed = FixFeed::new(Engine::new(config(), DigestSink::default()).unwrap());
+    let batch: Vec<(u64, u32, &[u8])> = s
+        .msgs
+        .iter()
+        .map(|(ts, r)| (*ts, 1, &s.bytes[r.clone()]))
+        .collect();
+    for chunk in batch.chunks(BATCH) {
+        let _ = feed.on_fix_batch(chunk);
+    }
+    feed.engine.flush();
+    println!(
+        "digest fix_stream_batch: {:016x} ({} rows published)",
+        final_digest(&feed.engine, &syms),
+        feed.engine.sink().n
+    );
 }
 
 fn main() {
@@ -430,7 +483,8 @@ fn main() {
         100.0 * s.md as f64 / n as f64
     );
 
-    // Only the parts a profiler asked for (LPSCORE_BENCH_ONLY=parse|shm|null), once.
+    // Only the parts a profiler asked for (LPSCORE_BENCH_ONLY=parse|shm|null|batch_shm|
+    // batch_null), once.
     let only = std::env::var("LPSCORE_BENCH_ONLY").unwrap_or_default();
 
     // Whole path into a real scoreboard file (fresh engine each pass: ids are unique per stream),
@@ -441,6 +495,9 @@ fn main() {
     let mut shm_ns = Vec::with_capacity(reps);
     let mut null_ns = Vec::with_capacity(reps);
     let (mut parse_cpu, mut shm_cpu, mut null_cpu) = (Vec::new(), Vec::new(), Vec::new());
+    // The batched entry point (`FixFeed::on_fix_batch`), same passes.
+    let (mut bshm_ns, mut bshm_cpu, mut bnull_ns, mut bnull_cpu) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut pubs = 0;
     let mut parser = Parser::new(FramerConfig::default());
     for pass in 0..reps {
@@ -454,7 +511,7 @@ fn main() {
         if only.is_empty() || only == "shm" {
             let w = lpscore_shm::Writer::create(&path, &writer_options(&cfg)).expect("scoreboard");
             let mut feed = FixFeed::new(Engine::new(cfg.clone(), ShmSink::new(w, &cfg)).unwrap());
-            let (ns, cpu, p) = engine_pass(&mut feed, &s, half);
+            let (ns, cpu, p) = engine_pass(&mut feed, &s, half, false);
             shm_ns.push(ns);
             shm_cpu.push(cpu);
             pubs = p;
@@ -476,10 +533,23 @@ fn main() {
             }
         }
         if only.is_empty() || only == "null" {
-            let mut nf = FixFeed::new(Engine::new(cfg, NullSink).unwrap());
-            let (ns, cpu, _) = engine_pass(&mut nf, &s, half);
+            let mut nf = FixFeed::new(Engine::new(cfg.clone(), NullSink).unwrap());
+            let (ns, cpu, _) = engine_pass(&mut nf, &s, half, false);
             null_ns.push(ns);
             null_cpu.push(cpu);
+        }
+        if only.is_empty() || only == "batch_shm" {
+            let w = lpscore_shm::Writer::create(&path, &writer_options(&cfg)).expect("scoreboard");
+            let mut feed = FixFeed::new(Engine::new(cfg.clone(), ShmSink::new(w, &cfg)).unwrap());
+            let (ns, cpu, _) = engine_pass(&mut feed, &s, half, true);
+            bshm_ns.push(ns);
+            bshm_cpu.push(cpu);
+        }
+        if only.is_empty() || only == "batch_null" {
+            let mut nf = FixFeed::new(Engine::new(cfg, NullSink).unwrap());
+            let (ns, cpu, _) = engine_pass(&mut nf, &s, half, true);
+            bnull_ns.push(ns);
+            bnull_cpu.push(cpu);
         }
         if !only.is_empty() {
             break;
@@ -512,8 +582,19 @@ fn main() {
         1e3 / whole,
         whole / parse
     );
+    let (bshm, bshm_c, bnull, bnull_c) = (
+        median(&mut bshm_ns),
+        median(&mut bshm_cpu),
+        median(&mut bnull_ns),
+        median(&mut bnull_cpu),
+    );
     println!(
-        "{{\"bench\":\"engine\",\"ns_per_msg\":{whole:.1},\"msgs_per_s\":{:.0},\"parse_only_ns_per_msg\":{parse:.1},\"null_sink_ns_per_msg\":{null:.1},\"ns_per_msg_min\":{shm_min:.1},\"cpu_ns_per_msg\":{whole_c:.1},\"parse_only_cpu_ns_per_msg\":{parse_c:.1},\"null_sink_cpu_ns_per_msg\":{null_c:.1},\"parse_only_min\":{parse_min:.1},\"repetitions\":{reps},\"page_faults_per_msg\":{:.4},\"core\":{},\"messages_timed\":{timed},\"market_data_share\":{:.3},\"rows_published\":{pubs}}}",
+        "batched (FixFeed::on_fix_batch, {BATCH} messages a call), medians of {reps}: whole engine \
+         {bshm:.1} ns/msg (on-CPU {bshm_c:.1}), without shm publication {bnull:.1} ns/msg \
+         (on-CPU {bnull_c:.1})"
+    );
+    println!(
+        "{{\"bench\":\"engine\",\"ns_per_msg\":{whole:.1},\"msgs_per_s\":{:.0},\"parse_only_ns_per_msg\":{parse:.1},\"null_sink_ns_per_msg\":{null:.1},\"ns_per_msg_min\":{shm_min:.1},\"cpu_ns_per_msg\":{whole_c:.1},\"parse_only_cpu_ns_per_msg\":{parse_c:.1},\"null_sink_cpu_ns_per_msg\":{null_c:.1},\"parse_only_min\":{parse_min:.1},\"repetitions\":{reps},\"page_faults_per_msg\":{:.4},\"core\":{},\"messages_timed\":{timed},\"market_data_share\":{:.3},\"rows_published\":{pubs},\"batch_ns_per_msg\":{bshm:.1},\"batch_cpu_ns_per_msg\":{bshm_c:.1},\"batch_null_sink_ns_per_msg\":{bnull:.1},\"batch_null_sink_cpu_ns_per_msg\":{bnull_c:.1},\"batch_size\":{BATCH}}}",
         1e9 / whole,
         FAULTS.with(|f| f.get()),
         core.map_or("null".to_string(), |c| c.to_string()),
