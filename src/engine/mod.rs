@@ -358,7 +358,15 @@ struct EarlyBuffer {
     buf: Vec<ExecMsg>,
     head: usize,
     len: usize,
+    /// Per hash slot of a key, how many waiting (unconsumed) reports carry it as their key or
+    /// their OrigClOrdID key: a new order whose slot is 0 has none waiting, and skips the scan
+    /// of the whole buffer (replaying a log that keeps a few hundred reports waiting spent 18 %
+    /// of its time in that scan). Derived state: rebuilt from the entries after a restore.
+    pending: Vec<u32>,
 }
+
+/// Slots of [`EarlyBuffer::pending`] (16 KiB).
+const EARLY_SLOTS: usize = 4096;
 
 impl EarlyBuffer {
     fn new(cap: usize) -> Self {
@@ -366,7 +374,31 @@ impl EarlyBuffer {
             buf: vec![ExecMsg::default(); cap.max(1)],
             head: 0,
             len: 0,
+            pending: vec![0; EARLY_SLOTS],
         }
+    }
+    /// The slot of an order key (its high bits: the order index uses the low ones).
+    #[inline]
+    fn slot(key: u64) -> usize {
+        (key >> 40) as usize & (EARLY_SLOTS - 1)
+    }
+    /// Counts a waiting report in (`up`) or out of the filter.
+    #[inline]
+    fn count(&mut self, m: &ExecMsg, up: bool) {
+        for k in [m.key, m.orig_key] {
+            let c = &mut self.pending[Self::slot(k)];
+            debug_assert!(up || *c > 0, "early filter count below zero");
+            *c = if up {
+                c.wrapping_add(1)
+            } else {
+                c.wrapping_sub(1)
+            };
+        }
+    }
+    /// False when no waiting report can match an order of key `key`.
+    #[inline]
+    fn may_hold(&self, key: u64) -> bool {
+        self.len > 0 && self.pending[Self::slot(key)] != 0
     }
     fn push(&mut self, m: ExecMsg) -> bool {
         if self.len == self.buf.len() {
@@ -375,7 +407,17 @@ impl EarlyBuffer {
         let cap = self.buf.len();
         self.buf[crate::orders::map::ring_wrap(self.head + self.len, cap)] = m;
         self.len += 1;
+        if !m.consumed {
+            self.count(&m, true);
+        }
         true
+    }
+    /// Marks the entry at ring position `j` consumed (matched by its order).
+    fn consume(&mut self, j: usize) {
+        let m = self.buf[j];
+        debug_assert!(!m.consumed);
+        self.buf[j].consumed = true;
+        self.count(&m, false);
     }
     fn pop_front_if(&mut self, f: impl Fn(&ExecMsg) -> bool) -> Option<ExecMsg> {
         if self.len == 0 || !f(&self.buf[self.head]) {
@@ -384,7 +426,28 @@ impl EarlyBuffer {
         let m = self.buf[self.head];
         self.head = crate::orders::map::ring_wrap(self.head + 1, self.buf.len());
         self.len -= 1;
+        if !m.consumed {
+            self.count(&m, false);
+        }
         Some(m)
+    }
+    /// Whether [`EarlyBuffer::pending`] equals its recount from the entries.
+    #[cfg(test)]
+    fn filter_is_exact(&self) -> bool {
+        let mut c = self.clone();
+        c.recount();
+        c.pending == self.pending
+    }
+    /// Rebuilds [`EarlyBuffer::pending`] from the entries (after a snapshot restore).
+    fn recount(&mut self) {
+        self.pending.iter_mut().for_each(|c| *c = 0);
+        let cap = self.buf.len();
+        for k in 0..self.len {
+            let m = self.buf[(self.head + k) % cap];
+            if !m.consumed {
+                self.count(&m, true);
+            }
+        }
     }
 }
 
@@ -1292,13 +1355,13 @@ impl<S: RowSink> Engine<S> {
         };
         self.counters.orders += 1;
         // Reports that arrived before this order.
-        if self.early.len > 0 {
+        if self.early.may_hold(key) {
             let cap = self.early.buf.len();
             for i in 0..self.early.len {
-                let j = (self.early.head + i) % cap;
+                let j = crate::orders::map::ring_wrap(self.early.head + i, cap);
                 let m = self.early.buf[j];
                 if !m.consumed && (m.key == key || m.orig_key == key) {
-                    self.early.buf[j].consumed = true;
+                    self.early.consume(j);
                     self.counters.early_matched += 1;
                     self.apply_exec(now, &m, slot);
                 }

@@ -195,6 +195,7 @@ impl EarlyBuffer {
         for k in 0..self.len {
             self.buf[(self.head + k) % cap] = get_exec(d)?;
         }
+        self.recount();
         Ok(())
     }
 }

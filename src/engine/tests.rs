@@ -271,6 +271,64 @@ fn report_before_its_order_is_buffered() {
     assert!(e.sink().log.iter().all(|(k, _)| k.lp == lp_a));
 }
 
+/// The early buffer's filter counts exactly the waiting reports, so it never hides one from the
+/// order it belongs to: checked after every event of a stream whose reports overtake their
+/// orders (by ClOrdID and by OrigClOrdID), some never matched (expired), some refused (full).
+#[test]
+fn early_filter_counts_exactly_the_waiting_reports() {
+    let mut cfg = raw_cfg();
+    cfg.max_orders = 4096;
+    cfg.dedup_window = 4096;
+    cfg.early_buffer = 16;
+    cfg.early_ttl_ns = 12 * MS;
+    let mut e = engine(cfg);
+    e.on_event(T0, &quote("XYZ", 100.00, 100.02));
+    let s = |x: String| -> &'static str { Box::leak(x.into_boxed_str()) };
+    let mut t = T0;
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    for i in 0..600u64 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let id = s(format!("O{i}"));
+        for k in 0..rng % 4 {
+            t += MS;
+            let ev = if k == 2 {
+                // A replace's report, matched through its OrigClOrdID.
+                Event::Exec(ExecReport {
+                    session: 1,
+                    cl_ord_id: s(format!("R{i}")).as_bytes(),
+                    orig_cl_ord_id: id.as_bytes(),
+                    exec_id: s(format!("E{i}-{k}")).as_bytes(),
+                    exec_type: b'5',
+                    ..ExecReport::default()
+                })
+            } else {
+                er(id, s(format!("E{i}-{k}")), b'F', 10, 100.01)
+            };
+            e.on_event(t, &ev);
+            assert!(e.early.filter_is_exact(), "after report {k} of {id}");
+        }
+        // Every seventh order never comes: its reports expire.
+        if i % 7 != 3 {
+            t += MS;
+            e.on_event(t, &nos(id, "XYZ", b'1', 1000, "LP_A"));
+            assert!(e.early.filter_is_exact(), "after order {id}");
+        }
+    }
+    e.on_event(
+        t + e.config().early_ttl_ns + 1,
+        &quote("XYZ", 100.00, 100.02),
+    );
+    assert!(e.early.filter_is_exact());
+    assert_eq!(e.early.len, 0);
+    assert!(e.early.pending.iter().all(|&c| c == 0));
+    let c = e.counters();
+    assert!(c.early_matched > 500, "{c:?}");
+    assert!(c.unknown_cl_ord_id > 0, "{c:?}");
+    assert!(c.early_buffered > c.early_matched, "{c:?}");
+}
+
 #[test]
 fn oddities_fill_after_cancel_and_late_ack() {
     let mut e = engine(raw_cfg());
