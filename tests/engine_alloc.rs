@@ -100,12 +100,14 @@ fn encode(seed: u64, prefix: &str, start: u64) -> Vec<(u64, Vec<u8>)> {
                     exec_type,
                     last_qty,
                     last_px,
+                    lp,
                 } => lpscore::engine::synth::OwnedEvent::Exec {
                     cl_ord_id: format!("{prefix}{cl_ord_id}"),
                     exec_id: format!("{prefix}{exec_id}"),
                     exec_type,
                     last_qty,
                     last_px,
+                    lp,
                 },
                 q => q,
             };

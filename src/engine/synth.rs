@@ -104,6 +104,9 @@ pub enum OwnedEvent {
         last_qty: u64,
         /// LastPx.
         last_px: i64,
+        /// The LP that sent it (its SenderCompID on the wire: the NewOrderSingle's
+        /// TargetCompID, so both directions are one FIX session in a replayed log).
+        lp: String,
     },
 }
 
@@ -139,6 +142,7 @@ impl OwnedEvent {
                 exec_type,
                 last_qty,
                 last_px,
+                ..
             } => Event::Exec(ExecReport {
                 session: 1,
                 cl_ord_id: cl_ord_id.as_bytes(),
@@ -281,6 +285,7 @@ pub fn generate(cfg: &SynthConfig) -> Vec<(u64, OwnedEvent)> {
                             exec_type: ty,
                             last_qty: q,
                             last_px: px,
+                            lp: lp.name.clone(),
                         },
                     ));
                 };
@@ -399,8 +404,9 @@ pub fn fix_bytes(ts_ns: u64, seq: u64, ev: &OwnedEvent, out: &mut Vec<u8>) {
             exec_type,
             last_qty,
             last_px,
+            lp,
         } => {
-            header(&mut body, "8", "LP", "SOR");
+            header(&mut body, "8", lp, "SOR");
             f(&mut body, "37", cl_ord_id.as_bytes());
             f(&mut body, "11", cl_ord_id.as_bytes());
             f(&mut body, "17", exec_id.as_bytes());

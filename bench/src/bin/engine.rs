@@ -385,6 +385,7 @@ fn digests(orders: usize) {
                     exec_type,
                     last_qty,
                     last_px,
+                    ..
                 } => {
                     e.on_event(*t, &ev.as_event());
                     if let Some((_, OwnedEvent::NewOrder { cl_ord_id: h, .. })) = &held {

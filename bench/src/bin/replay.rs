@@ -104,9 +104,12 @@ fn replay(path: &Path, passes: usize) -> (f64, u64, u64, String) {
         bad = rp.stats.malformed;
         let c = rp.feed.engine.counters();
         info = format!(
-            "{} orders, {} execs, {} quotes, {} cancel requests, {} rows, {} parse errors",
+            "{} orders, {} execs ({} waited for their order, {} matched it later, {} never), {} quotes, {} cancel requests, {} rows, {} parse errors",
             c.orders,
             c.execs,
+            c.early_buffered,
+            c.early_matched,
+            c.unknown_cl_ord_id,
             c.quotes,
             c.cancel_requests,
             rp.feed.engine.sink().rows.len(),

@@ -75,6 +75,7 @@ fn messages(n: usize) -> Msgs {
             exec_type: b'F',
             last_qty: 100,
             last_px: PX + 1_000_000,
+            lp: "LP_A".into(),
         };
         fix_bytes(
             1_754_141_400 * SEC + k as u64,
