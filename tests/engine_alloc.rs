@@ -118,9 +118,15 @@ fn encode(seed: u64, prefix: &str, start: u64) -> Vec<(u64, Vec<u8>)> {
         .collect()
 }
 
-#[test]
-fn steady_state_allocates_nothing() {
-    const SEC: u64 = 1_000_000_000;
+const SEC: u64 = 1_000_000_000;
+
+/// Hands a stream of `(capture ts, FIX bytes)` to the feed.
+type Feed = fn(&mut FixFeed<NullSink>, &[(u64, Vec<u8>)]);
+
+/// Warms an engine up on one stream through `feed`, then counts the heap allocations while a
+/// second stream (new orders, same LPs and symbols), a tick past the linger and a flush go
+/// through it. Returns the count and the number of steady messages.
+fn steady_state_allocations(feed: Feed) -> (u64, usize) {
     let t0 = 1_754_141_400 * SEC;
     let warm = encode(1, "W", t0);
     let steady = encode(2, "S", warm.last().unwrap().0 + SEC);
@@ -132,11 +138,9 @@ fn steady_state_allocates_nothing() {
         stale_quote_ns: 0,
         ..EngineConfig::default()
     };
-    let mut feed = FixFeed::new(Engine::new(cfg, NullSink).unwrap());
-    for (t, b) in &warm {
-        feed.on_fix(*t, 1, b).unwrap();
-    }
-    let before = feed.engine.counters().publications;
+    let mut ff = FixFeed::new(Engine::new(cfg, NullSink).unwrap());
+    feed(&mut ff, &warm);
+    let before = ff.engine.counters().publications;
     // The counter counts (so the zero below means something).
     ARMED.with(|a| a.set(true));
     let probe = std::hint::black_box(Box::new(7u64));
@@ -144,77 +148,44 @@ fn steady_state_allocates_nothing() {
     drop(probe);
     assert_eq!(COUNT.with(|c| c.replace(0)), 1);
     ARMED.with(|a| a.set(true));
-    for (t, b) in &steady {
-        feed.on_fix(*t, 1, b).unwrap();
-    }
-    feed.engine.tick(steady.last().unwrap().0 + 61 * SEC);
-    feed.engine.flush();
+    feed(&mut ff, &steady);
+    ff.engine.tick(steady.last().unwrap().0 + 61 * SEC);
+    ff.engine.flush();
     ARMED.with(|a| a.set(false));
     let n = COUNT.with(|c| c.get());
-    let c = feed.engine.counters();
+    let c = ff.engine.counters();
     assert!(
         c.publications - before > 1000,
         "the steady phase published rows"
     );
     assert_eq!(c.orders, 8000);
-    assert_eq!(
-        n,
-        0,
-        "{n} allocations in steady state over {} messages",
-        steady.len()
-    );
+    (n, steady.len())
+}
+
+#[test]
+fn steady_state_allocates_nothing() {
+    let (n, msgs) = steady_state_allocations(|ff, msgs| {
+        for (t, b) in msgs {
+            ff.on_fix(*t, 1, b).unwrap();
+        }
+    });
+    assert_eq!(n, 0, "{n} allocations in steady state over {msgs} messages");
 }
 
 #[test]
 fn batched_steady_state_allocates_nothing() {
-    const SEC: u64 = 1_000_000_000;
-    let t0 = 1_754_141_400 * SEC;
-    let warm = encode(1, "W", t0);
-    let steady = encode(2, "S", warm.last().unwrap().0 + SEC);
-    let cfg = EngineConfig {
-        max_lps: 8,
-        max_symbols: 64,
-        max_cells: 4096,
-        max_orders: 1 << 14,
-        stale_quote_ns: 0,
-        ..EngineConfig::default()
-    };
-    let mut feed = FixFeed::new(Engine::new(cfg, NullSink).unwrap());
-    let batch = |v: &[(u64, Vec<u8>)]| -> Vec<(u64, u32, Vec<u8>)> {
-        v.iter().map(|(t, b)| (*t, 1, b.clone())).collect()
-    };
-    let (warm, steady) = (batch(&warm), batch(&steady));
-    let warm: Vec<(u64, u32, &[u8])> = warm.iter().map(|(t, s, b)| (*t, *s, &b[..])).collect();
-    let steady: Vec<(u64, u32, &[u8])> = steady.iter().map(|(t, s, b)| (*t, *s, &b[..])).collect();
-    for chunk in warm.chunks(64) {
-        assert_eq!(feed.on_fix_batch(chunk), 0);
-    }
-    let before = feed.engine.counters().publications;
-    ARMED.with(|a| a.set(true));
-    let probe = std::hint::black_box(Box::new(7u64));
-    ARMED.with(|a| a.set(false));
-    drop(probe);
-    assert_eq!(COUNT.with(|c| c.replace(0)), 1);
-    ARMED.with(|a| a.set(true));
-    let mut errors = 0;
-    for chunk in steady.chunks(64) {
-        errors += feed.on_fix_batch(chunk);
-    }
-    feed.engine.tick(steady.last().unwrap().0 + 61 * SEC);
-    feed.engine.flush();
-    ARMED.with(|a| a.set(false));
-    let n = COUNT.with(|c| c.get());
-    assert_eq!(errors, 0);
-    let c = feed.engine.counters();
-    assert!(
-        c.publications - before > 1000,
-        "the steady phase published rows"
-    );
-    assert_eq!(c.orders, 8000);
+    // Groups of 64 gathered in a stack array, as a caller without a heap buffer would.
+    let (n, msgs) = steady_state_allocations(|ff, msgs| {
+        for chunk in msgs.chunks(64) {
+            let mut group: [(u64, u32, &[u8]); 64] = [(0, 0, &[]); 64];
+            for (g, (t, b)) in group.iter_mut().zip(chunk) {
+                *g = (*t, 1, b);
+            }
+            assert_eq!(ff.on_fix_batch(&group[..chunk.len()]), 0);
+        }
+    });
     assert_eq!(
-        n,
-        0,
-        "{n} allocations in steady state over {} messages (batched)",
-        steady.len()
+        n, 0,
+        "{n} allocations in steady state over {msgs} messages (batched)"
     );
 }
