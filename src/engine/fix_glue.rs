@@ -256,127 +256,125 @@ fn dispatch_typed<S: RowSink>(
     typed: &Typed<'_>,
     keys: Keys,
 ) {
-    {
-        match typed {
-            Typed::NewOrderSingle(o) => {
-                let nbbo = nbbo_tags.and_then(|(b, a)| {
-                    let b = Price::parse(o.get(b)?).ok()?;
-                    let a = Price::parse(o.get(a)?).ok()?;
-                    Some((b.0, a.0))
-                });
-                eng.on_event_keyed(
-                    ts_ns,
-                    &Event::NewOrder(NewOrder {
-                        session,
-                        cl_ord_id: o.cl_ord_id,
-                        symbol: o.symbol,
-                        side: o.side.as_byte(),
-                        qty: units(o.order_qty.0),
-                        ord_type: o.ord_type,
-                        tif: o.time_in_force.unwrap_or(b'0'),
-                        limit: o.price.map(|p| p.0).unwrap_or(0),
-                        ex_destination: o.ex_destination.unwrap_or(b""),
-                        counterparty: o.header.target_comp_id,
-                        nbbo,
-                        transact_time_ns: o.transact_time.map(|t| t.0.max(0) as u64),
-                        sending_time_ns: Some(o.header.sending_time.0.max(0) as u64),
-                    }),
-                    keys,
-                );
-            }
-            Typed::ExecutionReport(r) => {
-                let Some(exec_type) = exec_byte(r.exec_kind()) else {
-                    counters.ignored += 1;
-                    return;
+    match typed {
+        Typed::NewOrderSingle(o) => {
+            let nbbo = nbbo_tags.and_then(|(b, a)| {
+                let b = Price::parse(o.get(b)?).ok()?;
+                let a = Price::parse(o.get(a)?).ok()?;
+                Some((b.0, a.0))
+            });
+            eng.on_event_keyed(
+                ts_ns,
+                &Event::NewOrder(NewOrder {
+                    session,
+                    cl_ord_id: o.cl_ord_id,
+                    symbol: o.symbol,
+                    side: o.side.as_byte(),
+                    qty: units(o.order_qty.0),
+                    ord_type: o.ord_type,
+                    tif: o.time_in_force.unwrap_or(b'0'),
+                    limit: o.price.map(|p| p.0).unwrap_or(0),
+                    ex_destination: o.ex_destination.unwrap_or(b""),
+                    counterparty: o.header.target_comp_id,
+                    nbbo,
+                    transact_time_ns: o.transact_time.map(|t| t.0.max(0) as u64),
+                    sending_time_ns: Some(o.header.sending_time.0.max(0) as u64),
+                }),
+                keys,
+            );
+        }
+        Typed::ExecutionReport(r) => {
+            let Some(exec_type) = exec_byte(r.exec_kind()) else {
+                counters.ignored += 1;
+                return;
+            };
+            eng.on_event_keyed(
+                ts_ns,
+                &Event::Exec(ExecReport {
+                    session,
+                    cl_ord_id: r.cl_ord_id.unwrap_or(b""),
+                    orig_cl_ord_id: r.orig_cl_ord_id.unwrap_or(b""),
+                    exec_id: r.exec_id,
+                    exec_type,
+                    last_qty: r.last_qty.map(|q| units(q.0)).unwrap_or(0),
+                    last_px: r.last_px.map(|p| p.0).unwrap_or(0),
+                    exec_ref_id: r.exec_ref_id.unwrap_or(b""),
+                    last_mkt: r.last_mkt.unwrap_or(b""),
+                    order_qty: r.order_qty.map(|q| units(q.0)).unwrap_or(0),
+                }),
+                keys,
+            );
+        }
+        Typed::OrderCancelRequest(c) => eng.on_event(
+            ts_ns,
+            &Event::CancelRequest(CancelRequest {
+                session,
+                cl_ord_id: c.cl_ord_id,
+                orig_cl_ord_id: c.orig_cl_ord_id,
+                replace: false,
+            }),
+        ),
+        Typed::OrderCancelReplaceRequest(c) => eng.on_event(
+            ts_ns,
+            &Event::CancelRequest(CancelRequest {
+                session,
+                cl_ord_id: c.cl_ord_id,
+                orig_cl_ord_id: c.orig_cl_ord_id,
+                replace: true,
+            }),
+        ),
+        Typed::OrderCancelReject(c) => eng.on_event(
+            ts_ns,
+            &Event::CancelReject(CancelReject {
+                session,
+                cl_ord_id: c.cl_ord_id,
+                orig_cl_ord_id: c.orig_cl_ord_id.unwrap_or(b""),
+            }),
+        ),
+        Typed::BusinessMessageReject(b) => match b.business_reject_ref_id {
+            Some(id) if b.ref_msg_type == b"D" => eng.on_event(
+                ts_ns,
+                &Event::BusinessReject(BusinessReject {
+                    session,
+                    ref_id: id,
+                }),
+            ),
+            _ => counters.ignored += 1,
+        },
+        Typed::MarketDataSnapshot(s) => {
+            let (bid, ask) = top_of(&s.entries);
+            eng.on_event(
+                ts_ns,
+                &Event::Quote(Quote {
+                    symbol: s.symbol,
+                    bid,
+                    ask,
+                }),
+            );
+        }
+        Typed::MarketDataIncremental(x) => {
+            for e in x.entries.iter().flatten() {
+                if matches!(e.update_action, Some(MdUpdateAction::Delete)) {
+                    continue;
+                }
+                let (Some(Price(p)), Some(sym)) = (e.px, e.symbol.or(x.symbol)) else {
+                    continue;
                 };
-                eng.on_event_keyed(
-                    ts_ns,
-                    &Event::Exec(ExecReport {
-                        session,
-                        cl_ord_id: r.cl_ord_id.unwrap_or(b""),
-                        orig_cl_ord_id: r.orig_cl_ord_id.unwrap_or(b""),
-                        exec_id: r.exec_id,
-                        exec_type,
-                        last_qty: r.last_qty.map(|q| units(q.0)).unwrap_or(0),
-                        last_px: r.last_px.map(|p| p.0).unwrap_or(0),
-                        exec_ref_id: r.exec_ref_id.unwrap_or(b""),
-                        last_mkt: r.last_mkt.unwrap_or(b""),
-                        order_qty: r.order_qty.map(|q| units(q.0)).unwrap_or(0),
-                    }),
-                    keys,
-                );
-            }
-            Typed::OrderCancelRequest(c) => eng.on_event(
-                ts_ns,
-                &Event::CancelRequest(CancelRequest {
-                    session,
-                    cl_ord_id: c.cl_ord_id,
-                    orig_cl_ord_id: c.orig_cl_ord_id,
-                    replace: false,
-                }),
-            ),
-            Typed::OrderCancelReplaceRequest(c) => eng.on_event(
-                ts_ns,
-                &Event::CancelRequest(CancelRequest {
-                    session,
-                    cl_ord_id: c.cl_ord_id,
-                    orig_cl_ord_id: c.orig_cl_ord_id,
-                    replace: true,
-                }),
-            ),
-            Typed::OrderCancelReject(c) => eng.on_event(
-                ts_ns,
-                &Event::CancelReject(CancelReject {
-                    session,
-                    cl_ord_id: c.cl_ord_id,
-                    orig_cl_ord_id: c.orig_cl_ord_id.unwrap_or(b""),
-                }),
-            ),
-            Typed::BusinessMessageReject(b) => match b.business_reject_ref_id {
-                Some(id) if b.ref_msg_type == b"D" => eng.on_event(
-                    ts_ns,
-                    &Event::BusinessReject(BusinessReject {
-                        session,
-                        ref_id: id,
-                    }),
-                ),
-                _ => counters.ignored += 1,
-            },
-            Typed::MarketDataSnapshot(s) => {
-                let (bid, ask) = top_of(&s.entries);
+                let (bid, ask) = match e.entry_type {
+                    Some(MdEntryType::Bid) => (p, 0),
+                    Some(MdEntryType::Offer) => (0, p),
+                    _ => continue,
+                };
                 eng.on_event(
                     ts_ns,
                     &Event::Quote(Quote {
-                        symbol: s.symbol,
+                        symbol: sym,
                         bid,
                         ask,
                     }),
                 );
             }
-            Typed::MarketDataIncremental(x) => {
-                for e in x.entries.iter().flatten() {
-                    if matches!(e.update_action, Some(MdUpdateAction::Delete)) {
-                        continue;
-                    }
-                    let (Some(Price(p)), Some(sym)) = (e.px, e.symbol.or(x.symbol)) else {
-                        continue;
-                    };
-                    let (bid, ask) = match e.entry_type {
-                        Some(MdEntryType::Bid) => (p, 0),
-                        Some(MdEntryType::Offer) => (0, p),
-                        _ => continue,
-                    };
-                    eng.on_event(
-                        ts_ns,
-                        &Event::Quote(Quote {
-                            symbol: sym,
-                            bid,
-                            ask,
-                        }),
-                    );
-                }
-            }
-            _ => counters.ignored += 1,
         }
+        _ => counters.ignored += 1,
     }
 }

@@ -302,22 +302,24 @@ impl Keys {
     /// Nothing computed.
     pub const NONE: Keys = Keys { order: 0, exec: 0 };
 
+    /// `given` if computed (checked in debug builds), else `hash` now.
+    #[inline]
+    fn or_hash(given: u64, hash: impl FnOnce() -> u64) -> u64 {
+        if given == 0 {
+            return hash();
+        }
+        debug_assert_eq!(given, hash());
+        given
+    }
+
     #[inline]
     fn order_key(&self, session: u32, cl_ord_id: &[u8]) -> u64 {
-        if self.order == 0 {
-            return order_key(session, cl_ord_id);
-        }
-        debug_assert_eq!(self.order, order_key(session, cl_ord_id));
-        self.order
+        Self::or_hash(self.order, || order_key(session, cl_ord_id))
     }
 
     #[inline]
     fn exec_key(&self, session: u32, exec_id: &[u8]) -> u64 {
-        if self.exec == 0 {
-            return exec_key(session, exec_id);
-        }
-        debug_assert_eq!(self.exec, exec_key(session, exec_id));
-        self.exec
+        Self::or_hash(self.exec, || exec_key(session, exec_id))
     }
 }
 
