@@ -1,11 +1,13 @@
 //! Replay throughput harness: a realistic FIX log (NewOrderSingles, acks, fills, cancels and
 //! cancel requests, about 30% market data, 20 LPs, 500 symbols) written to a temp file, replayed
 //! through the whole engine by `lpscore::journal::replay::Replayer` (read in 8 MiB blocks, line
-//! split, header scan, FixFeed parse, order state, KPIs, scoring, row capture). Baseline in the
-//! same run: parse only (frame + index + typed view of every line, file already in memory).
+//! split and header scan on a reader thread; FixFeed parse, order state, KPIs, scoring, row
+//! capture on this one). Baselines in the same run: parse only (frame + index + typed view of
+//! every line, file already in memory), and the engine alone on the messages in memory.
 //! Also measured: the same messages as a QuickFIX `FileLog` (timestamp prefix) and as a journal.
 //!
-//! Usage: `replay [orders] [core]` (default 200000 orders). Ends with one JSON line:
+//! Usage: `replay [orders] [core]` (default 200000 orders; `core` pins this thread there and the
+//! reader thread to another core). Ends with one JSON line:
 //! `{"bench":"replay","mb_per_s":..,"msgs_per_s":..,"parse_only_mb_per_s":..,...}`.
 #![allow(clippy::disallowed_methods)] // a harness measures wall time with Instant::now
 use std::hint::black_box;
@@ -89,13 +91,14 @@ fn write_file(path: &Path, msgs: &[(u64, Vec<u8>)], prefix: bool) -> u64 {
 }
 
 /// Best of `passes` replays of `path`: (seconds, messages, malformed).
-fn replay(path: &Path, passes: usize) -> (f64, u64, u64, String) {
+fn replay(path: &Path, passes: usize, reader_core: Option<usize>) -> (f64, u64, u64, String) {
     let mut best = f64::MAX;
     let mut msgs = 0;
     let mut bad = 0;
     let mut info = String::new();
     for _ in 0..passes {
         let mut rp = Replayer::new(config(), LatestSink::default()).expect("engine");
+        rp.set_reader_core(reader_core);
         let t = Instant::now();
         rp.replay_path(path, &mut |_, _| {}).expect("replay");
         rp.finish();
@@ -122,9 +125,17 @@ fn replay(path: &Path, passes: usize) -> (f64, u64, u64, String) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let orders: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
+    // Pinned: the engine side on `core`, the log reader thread on another core (read before
+    // pinning: the ids are those of this thread's affinity mask).
+    let mut reader_core = None;
     if let Some(core) = args.get(2).and_then(|a| a.parse::<usize>().ok()) {
+        reader_core = core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.id)
+            .find(|&c| c != core);
         let ok = core_affinity::set_for_current(core_affinity::CoreId { id: core });
-        eprintln!("pinned to core {core}: {ok}");
+        eprintln!("pinned to core {core}: {ok}; log reader thread on core {reader_core:?}");
     }
     let (msgs, md) = build(orders);
     let n = msgs.len();
@@ -184,16 +195,17 @@ fn main() {
     for _ in 0..3 {
         let mut rp = Replayer::new(config(), LatestSink::default()).expect("engine");
         rp.set_dry_run(true);
+        rp.set_reader_core(reader_core);
         let t = Instant::now();
         rp.replay_path(&plain, &mut |_, _| {}).expect("replay");
         layer_best = layer_best.min(t.elapsed().as_secs_f64());
         assert_eq!(rp.stats.messages as usize, n);
     }
 
-    let (t_plain, m_plain, bad, info) = replay(&plain, 3);
+    let (t_plain, m_plain, bad, info) = replay(&plain, 3, reader_core);
     assert_eq!(m_plain as usize, n);
     println!("engine: {info}; malformed {bad}");
-    let (t_qf, m_qf, _, _) = replay(&qf, 3);
+    let (t_qf, m_qf, _, _) = replay(&qf, 3, reader_core);
     assert_eq!(m_qf as usize, n);
 
     // The same messages as a journal (durability none: this measures the reader, not the disk).
@@ -219,7 +231,7 @@ fn main() {
     }
     let jstats = handle.shutdown().expect("journal shutdown");
     let t_jwrite = t.elapsed().as_secs_f64();
-    let (t_j, m_j, _, _) = replay(&jdir, 3);
+    let (t_j, m_j, _, _) = replay(&jdir, 3, reader_core);
     assert_eq!(m_j as usize, n);
 
     let mbps = |b: u64, t: f64| b as f64 / 1e6 / t;

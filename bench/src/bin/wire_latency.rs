@@ -10,15 +10,19 @@
 //! busy-poll runtime with the engine publishing after every event, `publish_interval_ns = 0`,
 //! idle mode off) and this probe thread (pinned to PROBE_CORE, default 0). The probe plays both
 //! ends: it writes a NewOrderSingle (context, untimed), lets it settle, then takes a timestamp,
-//! writes the ExecutionReport that fills it into the loopback socket and spins on the LP's
-//! all-symbols row in the scoreboard file (seqlock reads through `lpscore_shm::Scoreboard`) until
-//! its fill count changes; the difference is one sample. Paced (about 40 us between orders) and
-//! repeated. The floor: the same probe, same message, against a bare non-blocking `recv()` loop
+//! writes the ExecutionReport that fills it into the loopback socket and spins on the order's own
+//! row in the scoreboard file (LP x symbol x size bucket, the row an SOR routing that symbol and
+//! size reads; seqlock reads through `lpscore_shm::Scoreboard`) until its fill count changes: one
+//! sample (`*_p50_ns`, `*_p99_ns`). Then it spins on the LP's all-symbols all-sizes row, the last
+//! of the fill's three rows the engine publishes (most specific first): `*_all_rows_*`. Paced
+//! (about 40 us between orders) and repeated. The floor: the same probe, same message, against a bare non-blocking `recv()` loop
 //! on the hot core that bumps a counter in a shared-memory page (a MAP_SHARED file in /dev/shm)
 //! per message. Timestamps: `Instant` (vDSO CLOCK_MONOTONIC).
 //!
 //! Ends with `{"bench":"wire_latency","uring_p50_ns":..,"uring_p99_ns":..,"busypoll_p50_ns":..,
-//! "busypoll_p99_ns":..,"floor_p50_ns":..,"floor_p99_ns":..,...}`.
+//! "busypoll_p99_ns":..,"floor_p50_ns":..,"floor_p99_ns":..,...,"busypoll_all_rows_p50_ns":..,...}`.
+//! `--engine-alone` times only the in-process part, also after 20 us of `recv()` spinning on an
+//! idle socket (the hot loop's state between two messages: its caches hold the kernel's lines).
 #![allow(clippy::disallowed_methods)] // a latency harness measures wall time (Instant::now)
 
 use std::io::{ErrorKind, Read, Write};
@@ -36,6 +40,8 @@ use lpscore_shm::{BucketSlot, Scoreboard, SymbolSlot};
 
 const SEC: u64 = 1_000_000_000;
 const PX: i64 = 50 * 100_000_000;
+/// The probe's orders: 100 at 50, in notional (the default size buckets' unit).
+const ORDER_NOTIONAL: u64 = 100 * 50;
 
 struct Msgs {
     quote: Vec<u8>,
@@ -125,7 +131,12 @@ fn summary(h: &Histogram<u64>) -> Stats {
 }
 
 /// The appliance with one backend: returns the latency histogram.
-fn run_backend(backend: Backend, hot: usize, m: &Msgs, warm: usize) -> Histogram<u64> {
+fn run_backend(
+    backend: Backend,
+    hot: usize,
+    m: &Msgs,
+    warm: usize,
+) -> (Histogram<u64>, Histogram<u64>) {
     let path =
         std::env::temp_dir().join(format!("lpscore-wire-{}-{backend}.sb", std::process::id()));
     let _ = std::fs::remove_file(&path);
@@ -171,37 +182,63 @@ fn run_backend(backend: Backend, hot: usize, m: &Msgs, warm: usize) -> Histogram
     .unwrap_or_else(|e| panic!("{backend}: {e}"));
     let sb = Scoreboard::open(&path).expect("scoreboard");
     let lp = sb.lp("LP_A").expect("LP_A registered");
-    let row = sb.row_index(SymbolSlot::All, BucketSlot::All, lp).unwrap();
+    let total_row = sb.row_index(SymbolSlot::All, BucketSlot::All, lp).unwrap();
     let mut s = TcpStream::connect(g.addr_of(1).unwrap()).unwrap();
     s.set_nodelay(true).unwrap();
     s.write_all(&m.quote).unwrap();
     std::thread::sleep(Duration::from_millis(20));
-    let mut h = Histogram::<u64>::new_with_bounds(1, 100_000_000, 3).unwrap();
+    let mut own = Histogram::<u64>::new_with_bounds(1, 100_000_000, 3).unwrap();
+    let mut all = own.clone();
     let fills_word = |w: &[u64; 15]| w[13] >> 32;
+    let fills = |row: usize| loop {
+        if let Ok(w) = sb.read_words(row) {
+            break fills_word(&w);
+        }
+    };
+    let mut own_row = None;
     for k in 0..m.orders.len() {
         s.write_all(&m.orders[k]).unwrap();
         pause_us(20);
-        let before = loop {
-            if let Ok(w) = sb.read_words(row) {
-                break fills_word(&w);
-            }
-        };
+        // The order's own row (LP, symbol, size bucket): the one an SOR routing this symbol and
+        // size reads. Its symbol is registered by the first order.
+        let row = *own_row.get_or_insert_with(|| {
+            let t = Instant::now();
+            let sym = loop {
+                if let Some(sym) = sb.symbol("ACME") {
+                    break sym;
+                }
+                assert!(
+                    t.elapsed() < Duration::from_secs(5),
+                    "{backend}: ACME never registered"
+                );
+            };
+            sb.row_index(sym, sb.bucket_for(ORDER_NOTIONAL), lp)
+                .unwrap()
+        });
+        let (before, before_total) = (fills(row), fills(total_row));
         let t0 = Instant::now();
         s.write_all(&m.fills[k]).unwrap();
         let deadline = t0 + Duration::from_millis(200);
-        let t1 = loop {
-            if let Ok(w) = sb.read_words(row) {
-                if fills_word(&w) != before {
-                    break Instant::now();
+        // Spin on the own row only (a second row read per spin would slow the writer's stores
+        // to it), then on the LP's total row, the last of the fill's rows to be published.
+        let mut t1 = deadline;
+        let mut t2 = deadline;
+        for (r, b, t) in [(row, before, &mut t1), (total_row, before_total, &mut t2)] {
+            *t = loop {
+                if let Ok(w) = sb.read_words(r) {
+                    if fills_word(&w) != b {
+                        break Instant::now();
+                    }
                 }
-            }
-            if Instant::now() > deadline {
-                eprintln!("{backend}: fill {k} not seen within 200 ms");
-                break deadline;
-            }
-        };
+                if Instant::now() > deadline {
+                    eprintln!("{backend}: fill {k} not seen within 200 ms");
+                    break deadline;
+                }
+            };
+        }
         if k >= warm {
-            h.saturating_record((t1 - t0).as_nanos() as u64);
+            own.saturating_record((t1 - t0).as_nanos() as u64);
+            all.saturating_record((t2 - t0).as_nanos() as u64);
         }
         pause_us(20);
     }
@@ -218,7 +255,7 @@ fn run_backend(backend: Backend, hot: usize, m: &Msgs, warm: usize) -> Histogram
     let mut l = path.into_os_string();
     l.push(".lock");
     let _ = std::fs::remove_file(l);
-    h
+    (own, all)
 }
 
 /// A shared-memory page (MAP_SHARED file in /dev/shm) holding one counter.
@@ -348,7 +385,7 @@ fn run_floor(hot: usize, m: &Msgs, warm: usize) -> Histogram<u64> {
 
 /// The engine alone, in process: the time `FixFeed::on_fix` takes for the same fill (parse,
 /// order state, KPIs, scores, shared-memory rows), to explain the gap to the floor.
-fn engine_alone(m: &Msgs, warm: usize) -> Histogram<u64> {
+fn engine_alone(m: &Msgs, warm: usize, spin_recv: bool) -> Histogram<u64> {
     use lpscore::engine::{Engine, FixFeed};
     let path = std::env::temp_dir().join(format!("lpscore-wire-{}-alone.sb", std::process::id()));
     let _ = std::fs::remove_file(&path);
@@ -365,9 +402,18 @@ fn engine_alone(m: &Msgs, warm: usize) -> Histogram<u64> {
     let base = lpscore_shm::realtime_ns();
     let _ = feed.on_fix(base, 1, &m.quote);
     let mut h = Histogram::<u64>::new_with_bounds(1, 100_000_000, 3).unwrap();
+    let idle = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    idle.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 512];
     for k in 0..m.orders.len() {
         let ts = base + 100_000 * k as u64;
         let _ = feed.on_fix(ts, 1, &m.orders[k]);
+        if spin_recv {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_micros(20) {
+                let _ = idle.recv(&mut buf);
+            }
+        }
         let t0 = Instant::now();
         let _ = feed.on_fix(ts + 50_000, 1, &m.fills[k]);
         let dt = t0.elapsed().as_nanos() as u64;
@@ -403,26 +449,39 @@ fn main() {
     if args.iter().any(|a| a == "--engine-alone") {
         // Only the in-process part (for a profiler: `valgrind --tool=callgrind
         // --collect-atstart=no --toggle-collect='*engine_alone*' wire_latency --engine-alone`).
-        let s = summary(&engine_alone(&m, warm));
+        let s = summary(&engine_alone(&m, warm, false));
         println!("engine alone (fill on_fix): p50 {} p99 {} ns", s.p50, s.p99);
+        let s = summary(&engine_alone(&m, warm, true));
+        println!(
+            "engine alone after 20 us of recv spinning: p50 {} p99 {} ns",
+            s.p50, s.p99
+        );
         return;
     }
     let floor = summary(&run_floor(hot, &m, warm));
-    let uring = summary(&run_backend(Backend::IoUring, hot, &m, warm));
-    let busy = summary(&run_backend(Backend::BusyPoll, hot, &m, warm));
-    let alone = summary(&engine_alone(&m, warm));
+    let (uring, uring_all) = run_backend(Backend::IoUring, hot, &m, warm);
+    let (busy, busy_all) = run_backend(Backend::BusyPoll, hot, &m, warm);
+    let (uring, uring_all, busy, busy_all) = (
+        summary(&uring),
+        summary(&uring_all),
+        summary(&busy),
+        summary(&busy_all),
+    );
+    let alone = summary(&engine_alone(&m, warm, false));
     println!(
-        "{:<28} {:>8} {:>8} {:>8} {:>9} {:>7}",
+        "{:<34} {:>8} {:>8} {:>8} {:>9} {:>7}",
         "ns (write -> row visible)", "p50", "p99", "p99.9", "max", "n"
     );
     for (name, s) in [
         ("floor (bare busy-poll recv)", &floor),
-        ("io-uring + engine", &uring),
-        ("busy-poll + engine", &busy),
+        ("io-uring + engine: own row", &uring),
+        ("io-uring + engine: all 3 rows", &uring_all),
+        ("busy-poll + engine: own row", &busy),
+        ("busy-poll + engine: all 3 rows", &busy_all),
         ("engine alone (fill on_fix)", &alone),
     ] {
         println!(
-            "{name:<28} {:>8} {:>8} {:>8} {:>9} {:>7}",
+            "{name:<34} {:>8} {:>8} {:>8} {:>9} {:>7}",
             s.p50, s.p99, s.p999, s.max, s.n
         );
     }
@@ -439,7 +498,7 @@ fn main() {
         if ok99 { "met" } else { "NOT met" }
     );
     println!(
-        "{{\"bench\":\"wire_latency\",\"uring_p50_ns\":{},\"uring_p99_ns\":{},\"uring_p999_ns\":{},\"busypoll_p50_ns\":{},\"busypoll_p99_ns\":{},\"busypoll_p999_ns\":{},\"floor_p50_ns\":{},\"floor_p99_ns\":{},\"floor_p999_ns\":{},\"engine_alone_p50_ns\":{},\"samples\":{}}}",
+        "{{\"bench\":\"wire_latency\",\"uring_p50_ns\":{},\"uring_p99_ns\":{},\"uring_p999_ns\":{},\"busypoll_p50_ns\":{},\"busypoll_p99_ns\":{},\"busypoll_p999_ns\":{},\"floor_p50_ns\":{},\"floor_p99_ns\":{},\"floor_p999_ns\":{},\"uring_all_rows_p50_ns\":{},\"uring_all_rows_p99_ns\":{},\"busypoll_all_rows_p50_ns\":{},\"busypoll_all_rows_p99_ns\":{},\"engine_alone_p50_ns\":{},\"samples\":{}}}",
         uring.p50,
         uring.p99,
         uring.p999,
@@ -449,6 +508,10 @@ fn main() {
         floor.p50,
         floor.p99,
         floor.p999,
+        uring_all.p50,
+        uring_all.p99,
+        busy_all.p50,
+        busy_all.p99,
         alone.p50,
         uring.n
     );
