@@ -485,7 +485,7 @@ impl Frames<'_, '_> {
     }
 
     /// The next frame or framing error of this chunk; `None` when the chunk is used up.
-    #[inline]
+    #[inline(always)]
     pub fn next_frame(&mut self) -> Option<Result<Frame<'_>, FrameError>> {
         // Fast path, inlined into the caller: a complete message in place in the chunk, nothing
         // buffered or pending. Anything else (including what `check_frame` does not find

@@ -151,6 +151,38 @@ impl TagHint {
 
 /// Body field positions after 35 that have a hint (further fields always take the full path).
 const HINT_POSITIONS: usize = 40;
+
+/// The tag layout hints of one MsgType's positions by column (one array per [`TagHint`] field):
+/// position `i` is the hint `(mask[i], key[i], tag[i], skip[i])`. One bound test (`i <
+/// HINT_POSITIONS`) covers the four arrays and the field buffer in the hint loop.
+#[derive(Clone, Debug)]
+struct HintCols {
+    mask: [u64; HINT_POSITIONS],
+    key: [u64; HINT_POSITIONS],
+    tag: [u32; HINT_POSITIONS],
+    skip: [u32; HINT_POSITIONS],
+}
+
+impl HintCols {
+    const NONE: Self = Self {
+        mask: [TagHint::NONE.mask; HINT_POSITIONS],
+        key: [TagHint::NONE.key; HINT_POSITIONS],
+        tag: [TagHint::NONE.tag; HINT_POSITIONS],
+        skip: [TagHint::NONE.skip; HINT_POSITIONS],
+    };
+
+    /// Replaces the hint of position `i` (none past the last position).
+    #[inline(always)]
+    fn put(&mut self, i: usize, h: TagHint) {
+        if i < HINT_POSITIONS {
+            self.mask[i] = h.mask;
+            self.key[i] = h.key;
+            self.tag[i] = h.tag;
+            self.skip[i] = h.skip;
+        }
+    }
+}
+
 /// Hint sets: one per common one-character MsgType, set 0 shared by all the others.
 const HINT_SETS: usize = 16;
 
@@ -171,7 +203,7 @@ static HINT_SET_OF: [u8; 128] = {
 /// fields for the layout they describe.
 #[derive(Clone, Debug)]
 struct HintSet {
-    hints: [TagHint; HINT_POSITIONS],
+    hints: HintCols,
     /// Incremented whenever a hint of this set is written (the layout may have changed); 64
     /// bits, so it never wraps around to a plan's generation.
     generation: u64,
@@ -195,7 +227,7 @@ struct PlanSlot {
 
 impl HintSet {
     const NONE: Self = Self {
-        hints: [TagHint::NONE; HINT_POSITIONS],
+        hints: HintCols::NONE,
         generation: 0,
         plans: [const {
             PlanSlot {
@@ -412,7 +444,7 @@ fn index_body_in<M: BlockMask, const PIPE: bool>(
         };
         d + 1
     } else {
-        let (next, k, c) = slow_field::<M, PIPE>(
+        let (next, k, c, _) = slow_field::<M, PIPE>(
             cur,
             bytes,
             end,
@@ -420,7 +452,6 @@ fn index_body_in<M: BlockMask, const PIPE: bool>(
             d,
             true,
             core::slice::from_mut(first),
-            &mut [],
         )?;
         all_hinted = false;
         if k != 1 {
@@ -456,14 +487,14 @@ fn index_body_in<M: BlockMask, const PIPE: bool>(
                 let Some(d) = cur.next::<PIPE>(bytes, end) else {
                     return Err(err(ParseErrorKind::BadTag, 0, p));
                 };
-                if let (Some(h), Some(f)) = (set.get(i), fo.get_mut(i)) {
+                if i < HINT_POSITIONS {
                     // The same digits and '=' as a (plain) tag already checked: the same tag.
                     // (`eq < d`: digits and '=' are not delimiters, and `d` is the first
                     // delimiter at or after `p`.)
-                    let vstart = p + h.skip as usize;
-                    if x & h.mask == h.key && d != vstart {
-                        *f = Field {
-                            tag: h.tag,
+                    let vstart = p + set.skip[i] as usize;
+                    if x & set.mask[i] == set.key[i] && d != vstart {
+                        fo[i] = Field {
+                            tag: set.tag[i],
                             start: vstart as u32,
                             end: d as u32,
                         };
@@ -475,12 +506,13 @@ fn index_body_in<M: BlockMask, const PIPE: bool>(
                 break d;
             }
         };
-        let (Some(o), Some(h)) = (out.get_mut(i..), set.get_mut(i..)) else {
+        let Some(o) = out.get_mut(i..) else {
             return Err(err(ParseErrorKind::BadTag, 0, p));
         };
         *generation += 1;
         all_hinted = false;
-        let (next, k, c) = slow_field::<M, PIPE>(cur, bytes, end, p, d, false, o, h)?;
+        let (next, k, c, h) = slow_field::<M, PIPE>(cur, bytes, end, p, d, false, o)?;
+        set.put(i, h);
         cur = c;
         i += k;
         p = next;
@@ -506,9 +538,9 @@ fn index_padded<M: BlockMask, const PIPE: bool>(
 }
 
 /// The full path for the field at `p` (`d`: the first delimiter at or after it): tag conversion
-/// and every check; a length field takes its data field along. Writes the field(s) to `out` and
-/// the hints of their positions to `hints` (which may be shorter); returns where the next field
-/// starts, how many fields were written, and the delimiter iterator after them.
+/// and every check; a length field takes its data field along. Writes the field(s) to `out`;
+/// returns where the next field starts, how many fields were written, the delimiter iterator
+/// after them, and the hint of the field's position (its tag, or none).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn slow_field<M: BlockMask, const PIPE: bool>(
@@ -519,28 +551,25 @@ fn slow_field<M: BlockMask, const PIPE: bool>(
     d: usize,
     first: bool,
     out: &mut [Field],
-    hints: &mut [TagHint],
-) -> Result<(usize, usize, Delims<M>), ParseError> {
+) -> Result<(usize, usize, Delims<M>, TagHint), ParseError> {
     let delim = if PIPE { Delimiter::Log } else { Delimiter::Soh };
     let Some((tag, eq)) = parse_tag(bytes, p, d) else {
         return Err(err(ParseErrorKind::BadTag, 0, p));
     };
     let n = eq - p; // 1..=9 digits
     let plain = is_plain(tag);
-    if let Some(h) = hints.first_mut() {
-        *h = match word_at(bytes, p) {
-            Some(x) if plain && n <= 7 => {
-                let mask = u64::MAX >> (8 * (7 - n));
-                TagHint {
-                    mask,
-                    key: x & mask,
-                    tag,
-                    skip: n as u32 + 1,
-                }
+    let hint = match word_at(bytes, p) {
+        Some(x) if plain && n <= 7 => {
+            let mask = u64::MAX >> (8 * (7 - n));
+            TagHint {
+                mask,
+                key: x & mask,
+                tag,
+                skip: n as u32 + 1,
             }
-            _ => TagHint::NONE,
-        };
-    }
+        }
+        _ => TagHint::NONE,
+    };
     let vstart = eq + 1;
     if d == vstart {
         return Err(err(ParseErrorKind::EmptyValue, tag, p));
@@ -555,14 +584,14 @@ fn slow_field<M: BlockMask, const PIPE: bool>(
     };
     if plain {
         *f = field;
-        return Ok((d + 1, 1, cur));
+        return Ok((d + 1, 1, cur, hint));
     }
     if matches!(tag, 8 | 9 | 10 | 35) && !(first && tag == 35) {
         return Err(err(ParseErrorKind::Duplicate, tag, p));
     }
     let Some(dtag) = data_tag_for(tag) else {
         *f = field;
-        return Ok((d + 1, 1, cur));
+        return Ok((d + 1, 1, cur, hint));
     };
     // A length field: its data field must follow, with exactly that many value bytes.
     let len = num::parse_u64(&bytes[vstart..d]).map_err(|k| err(k, tag, p))?;
@@ -599,7 +628,7 @@ fn slow_field<M: BlockMask, const PIPE: bool>(
     };
     // Resume the delimiter iteration after the data's terminating delimiter.
     let cur = Delims::at::<PIPE>(cur.m, bytes, vend + 1);
-    Ok((vend + 1, 2, cur))
+    Ok((vend + 1, 2, cur, hint))
 }
 
 /// A parser: owns the reusable field index (no allocation per message once it has grown to the

@@ -574,28 +574,47 @@ pub fn parse_timestamp_in(buf: &[u8], start: usize, end: usize) -> Result<i64, P
     let Some(v) = buf.get(start..end) else {
         return slow();
     };
-    let (Some(date), Some(b'-'), Some(t), Some(last)) = (
-        v.first_chunk::<8>(),
-        v.get(8),
-        v.get(9..).and_then(|r| r.first_chunk::<8>()),
-        v.last_chunk::<8>(),
-    ) else {
-        return slow();
-    };
-    // The fraction: its n digits are the top bytes of `last`, the dot right below them.
-    let ns = match v.len() {
-        17 => 0,
-        21 | 24 => {
-            let n = v.len() - 18;
-            let x = u64::from_le_bytes(*last);
-            let mask = !0u64 << (8 * (8 - n));
-            if non_digits(x) & mask != 0 || (x >> (8 * (7 - n))) as u8 != b'.' {
-                return slow();
-            }
-            let f = combine8((x & mask) - (ZEROS & mask));
-            if n == 3 { f * 1_000_000 } else { f * 1_000 }
+    // Milliseconds, the usual precision, first: a fixed length, so fixed offsets and masks (the
+    // same checks as the general case below with n = 3).
+    let (date, t, ns) = if let Ok(a) = <&[u8; 21]>::try_from(v) {
+        const MS: u64 = !0u64 << 40; // the fraction's 3 digits, the top bytes of `last`
+        let (Some(date), Some(t), Some(last)) = (
+            a.first_chunk::<8>(),
+            a[9..].first_chunk::<8>(),
+            a.last_chunk::<8>(),
+        ) else {
+            return slow();
+        };
+        let x = u64::from_le_bytes(*last);
+        if a[8] != b'-' || non_digits(x) & MS != 0 || (x >> 32) as u8 != b'.' {
+            return slow();
         }
-        _ => return slow(),
+        (date, t, combine8((x & MS) - (ZEROS & MS)) * 1_000_000)
+    } else {
+        let (Some(date), Some(b'-'), Some(t), Some(last)) = (
+            v.first_chunk::<8>(),
+            v.get(8),
+            v.get(9..).and_then(|r| r.first_chunk::<8>()),
+            v.last_chunk::<8>(),
+        ) else {
+            return slow();
+        };
+        // The fraction: its n digits are the top bytes of `last`, the dot right below them.
+        let ns = match v.len() {
+            17 => 0,
+            21 | 24 => {
+                let n = v.len() - 18;
+                let x = u64::from_le_bytes(*last);
+                let mask = !0u64 << (8 * (8 - n));
+                if non_digits(x) & mask != 0 || (x >> (8 * (7 - n))) as u8 != b'.' {
+                    return slow();
+                }
+                let f = combine8((x & mask) - (ZEROS & mask));
+                if n == 3 { f * 1_000_000 } else { f * 1_000 }
+            }
+            _ => return slow(),
+        };
+        (date, t, ns)
     };
     // HH:MM:SS: colons in place, then (colons made '0') all digits.
     let x = u64::from_le_bytes(*t);
@@ -852,6 +871,54 @@ mod tests {
             });
             let word = u64::from_le_bytes(b) << (8 * (8 - n));
             assert_eq!(swar_digits(word, n as u32), want, "{digits:?}");
+        }
+    }
+
+    /// `parse_timestamp_in`'s millisecond path (21 bytes, fixed offsets) against
+    /// `parse_timestamp`: every single-byte change of a valid value to a byte of a set of
+    /// neighbours (digits, separators, noise), then 200,000 random two- and three-byte changes,
+    /// each inside random bytes; the value and the error must be the same. (It fails when the
+    /// path accepts what the general path rejects, e.g. without its `-` check: checked.)
+    #[test]
+    fn millisecond_timestamps_agree_with_the_general_path() {
+        let base = *b"20240315-14:30:18.123";
+        let subs = b"0123456789:-.+ /\x00\x01\x7f\xff\xfa";
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let check = |v: &[u8; 21], next: &mut dyn FnMut() -> u64| {
+            let pre = (next() % 12) as usize;
+            let mut buf: Vec<u8> = (0..pre).map(|_| next() as u8).collect();
+            buf.extend_from_slice(v);
+            buf.extend((0..next() % 4).map(|_| next() as u8));
+            assert_eq!(
+                parse_timestamp_in(&buf, pre, pre + 21),
+                parse_timestamp(v),
+                "{:?}",
+                core::str::from_utf8(v)
+            );
+        };
+        let mut ok = 0;
+        for i in 0..21 {
+            for &c in subs {
+                let mut v = base;
+                v[i] = c;
+                ok += usize::from(parse_timestamp(&v).is_ok());
+                check(&v, &mut next);
+            }
+        }
+        assert!(ok > 100, "{ok}");
+        for _ in 0..200_000 {
+            let mut v = base;
+            for _ in 0..2 + next() % 2 {
+                let i = (next() % 21) as usize;
+                v[i] = subs[(next() % subs.len() as u64) as usize];
+            }
+            check(&v, &mut next);
         }
     }
 

@@ -121,10 +121,21 @@ mod avx2 {
         #[inline(always)]
         fn masks(self, block: &[u8; 64], pipe: bool) -> u64 {
             // SAFETY: `self` exists only when AVX2 is available (see `Avx2`).
-            let m = unsafe { block_mask(block, pipe) };
+            let mut m = unsafe { block_mask(block, pipe) };
             // An opaque u64: otherwise LLVM keeps the mask as 64 booleans and rebuilds it bit by
-            // bit in the field loop (hundreds of instructions per block).
-            core::hint::black_box(m)
+            // bit in the field loop (hundreds of instructions per block). An empty `asm!` on its
+            // register, not `black_box` (which stores it to the stack and loads it back, and
+            // kept the stack slot's address live in the loop).
+            // SAFETY: the assembly is empty: it reads and writes only the register holding `m`
+            // (unchanged), touches no memory, stack nor flags.
+            unsafe {
+                core::arch::asm!(
+                    "/* {0} */",
+                    inout(reg) m,
+                    options(pure, nomem, nostack, preserves_flags)
+                );
+            }
+            m
         }
     }
 
@@ -349,7 +360,7 @@ fn has_avx2_bmi() -> bool {
 
 /// Sum of the bytes modulo 256, the FIX CheckSum. With `pipe`, every `|` counts as SOH (log
 /// files where SOH was replaced by `|`).
-#[inline]
+#[inline(always)]
 pub(crate) fn checksum(bytes: &[u8], pipe: bool) -> u8 {
     let mut sum = byte_sum(bytes);
     if pipe {

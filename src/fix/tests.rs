@@ -452,3 +452,47 @@ fn batched_prices_agree_with_the_full_path() {
     // Every message but the first took the plan (the same tags in the same order).
     assert_eq!(planned, cases - 1);
 }
+
+/// Messages with more fields after 35 than the hints have positions (40), including a data
+/// field with SOH past them: a cold, a warm and a fresh parser give the naive field list. (The
+/// full path used to fail with `BadTag` from the 42nd field on: the hint slice of a position past
+/// the last was out of range.)
+#[test]
+fn long_messages_index_past_the_hinted_positions() {
+    for fields in [39, 40, 41, 42, 43, 60, 120] {
+        for data_at in [None, Some(38), Some(41), Some(fields - 1)] {
+            let mut body = String::from("8=FIX.4.4|9=0|35=8|");
+            let mut want = vec![(35, b"8".to_vec())];
+            for k in 0..fields {
+                if data_at == Some(k) {
+                    body.push_str("95=5|96=a|b|c|");
+                    want.push((95, b"5".to_vec()));
+                    want.push((96, b"a\x01b\x01c".to_vec()));
+                } else {
+                    let (tag, v) = (5000 + k as u32, format!("v{k}"));
+                    body.push_str(&format!("{tag}={v}|"));
+                    want.push((tag, v.into_bytes()));
+                }
+            }
+            body.push_str("10=000|");
+            // (`fix_up` turns the data's `|` into SOH too: as intended.)
+            let m = fix_up(&body);
+            let mut warm = Parser::new(FramerConfig::default());
+            for round in 0..3 {
+                let mut fresh = Parser::new(FramerConfig::default());
+                for p in [&mut warm, &mut fresh] {
+                    let msg = p.parse(&m).unwrap_or_else(|e| {
+                        panic!("{fields} fields, data at {data_at:?}, round {round}: {e:?}")
+                    });
+                    let got: Vec<(u32, Vec<u8>)> = msg
+                        .fields()
+                        .skip(2)
+                        .take_while(|&(t, _)| t != 10)
+                        .map(|(t, v)| (t, v.to_vec()))
+                        .collect();
+                    assert_eq!(got, want, "{fields} fields, data at {data_at:?}");
+                }
+            }
+        }
+    }
+}
