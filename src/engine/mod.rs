@@ -32,7 +32,7 @@ use crate::kpi::{
 };
 use crate::orders::{
     DedupSet, InsertError, LpResolution, LpResolver, NO_BUCKET, NO_LP, NameTable, Oddity, Order,
-    OrderEvent, OrderState, OrderTable, exec_key, order_key, transition,
+    OrderEvent, OrderState, OrderTable, Transition, exec_key, order_key, transition,
 };
 use crate::publish::{RowSink, RowValues};
 use crate::runtime::clock::{Clock, EventClock};
@@ -451,6 +451,109 @@ impl EarlyBuffer {
             }
         }
     }
+}
+
+/// What a terminal order adds to its cells (weighted at its arrival time).
+#[derive(Debug, Clone, Copy)]
+struct TerminalObs {
+    st: Stamps,
+    rejected: f64,
+    qty: f64,
+    filled: f64,
+}
+
+impl TerminalObs {
+    #[inline]
+    fn apply(&self, c: &mut crate::kpi::CellMut<'_>) {
+        let w = c.prepare_weights(self.st);
+        c.add_w(ix::ORDERS, w, 1.0);
+        c.add_w(ix::REJECTS, w, self.rejected);
+        c.add_w(ix::QTY_SENT, w, self.qty);
+        c.add_w(ix::QTY_FILLED, w, self.filled);
+        c.head.n_orders += 1;
+    }
+}
+
+/// A fill's per-fill contributions (added, `sign` = 1, or reversed, -1), with the weights of its
+/// fill time.
+#[derive(Debug, Clone, Copy)]
+struct FillObs {
+    sign: f64,
+    x: f64,
+    tte: usize,
+    /// PI, ES, quoted spread (bps) and the quote relation, when the arrival quote is usable.
+    price: Option<(f64, f64, f64, QuoteRelation)>,
+}
+
+impl FillObs {
+    #[inline]
+    fn of(r: &FillRec, sign: f64) -> Self {
+        let price = if r.price_ok {
+            let a = Arrival {
+                side: r.side,
+                bid: r.bid_a,
+                ask: r.ask_a,
+            };
+            let rel = quote_relation(&a, r.px);
+            Some((
+                a.price_improvement_bps(r.px),
+                a.effective_spread_bps(r.px),
+                a.quoted_spread_bps(),
+                rel,
+            ))
+        } else {
+            None
+        };
+        Self {
+            sign,
+            x: r.qty as f64,
+            tte: formulas::tte_bucket(r.t_fill.saturating_sub(r.t_a)),
+            price,
+        }
+    }
+
+    #[inline]
+    fn apply(&self, c: &mut crate::kpi::CellMut<'_>, w: [f64; 2]) {
+        let (sign, x) = (self.sign, self.x);
+        c.add_w(ix::FILLS, w, sign);
+        c.add_w(ix::TTE + self.tte, w, sign * x);
+        if sign > 0.0 {
+            c.head.n_fills += 1;
+        } else {
+            c.head.n_fills = c.head.n_fills.saturating_sub(1);
+        }
+        match self.price {
+            Some((pi, es, qs, rel)) => {
+                c.add_w(ix::PX_N, w, sign);
+                c.add_w(ix::PX_QTY, w, sign * x);
+                c.add_w(ix::PI, w, sign * x * pi);
+                c.add_w(ix::ES, w, sign * x * es);
+                c.add_w(ix::QS, w, sign * x * qs);
+                let i = match rel {
+                    QuoteRelation::Improved => ix::PI_POS,
+                    QuoteRelation::AtQuote => ix::PI_ZERO,
+                    QuoteRelation::Outside => ix::PI_NEG,
+                };
+                c.add_w(i, w, sign * x);
+            }
+            None => {
+                if sign > 0.0 {
+                    c.head.n_price_skipped += 1;
+                } else {
+                    c.head.n_price_skipped = c.head.n_price_skipped.saturating_sub(1);
+                }
+            }
+        }
+    }
+}
+
+/// What a new fill adds to its order's cells besides the terminal accounting: its fill latency
+/// (the order's first fill), its figures, and a late fill's shares (weighted at arrival time).
+#[derive(Debug, Clone, Copy)]
+struct FillCells {
+    first_lat: Option<u64>,
+    obs: FillObs,
+    late: Option<(Stamps, f64)>,
 }
 
 /// The scoring engine.
@@ -1035,6 +1138,10 @@ impl<S: RowSink> Engine<S> {
     }
 
     fn apply_commands(&mut self) {
+        // Most passes find no command: two loads instead of a pop's attempt.
+        if self.commands.is_empty() {
+            return;
+        }
         let mut changed = false;
         // Bounded: a sender that keeps pushing cannot hold the hot thread here, and `acks` never
         // grows past its capacity.
@@ -1545,52 +1652,76 @@ impl<S: RowSink> Engine<S> {
 
     /// Runs the state machine; counts refusals and oddities. Returns whether the move was legal.
     fn step(&mut self, now: u64, slot: u32, ev: OrderEvent) -> bool {
-        let state = self.orders.get(slot).state;
-        match transition(state, ev) {
-            Ok(t) => {
-                if let Some(o) = t.oddity {
-                    self.counters.oddities[oddity_index(o)] += 1;
-                }
-                let was_terminal = state.is_terminal();
-                self.orders.set_state(slot, t.next, now);
-                if t.next.is_terminal() && !was_terminal {
+        match self.step_state(now, slot, ev) {
+            Some(ended) => {
+                if ended {
                     self.account_terminal(now, slot);
                 }
                 true
             }
+            None => false,
+        }
+    }
+
+    /// [`Engine::step`] without the terminal accounting: `None` when the move was refused, else
+    /// whether the order has just ended (the caller then owes [`Engine::account_terminal`], or
+    /// [`Engine::terminal_obs`] applied in its own pass over the cells).
+    #[inline]
+    fn step_state(&mut self, now: u64, slot: u32, ev: OrderEvent) -> Option<bool> {
+        let state = self.orders.get(slot).state;
+        match transition(state, ev) {
+            Ok(t) => Some(self.apply_transition(now, slot, state, t)),
             Err(e) => {
                 self.counters.invalid_transitions += 1;
                 tracing::debug!(%e, "order state machine refused an event");
-                false
+                None
             }
         }
     }
 
+    /// Applies move `t` (of `transition(state, ..)`, `state` the order's current state): counts
+    /// its oddity, moves the state. Returns whether the order has just ended.
+    #[inline]
+    fn apply_transition(&mut self, now: u64, slot: u32, state: OrderState, t: Transition) -> bool {
+        if let Some(o) = t.oddity {
+            self.counters.oddities[oddity_index(o)] += 1;
+        }
+        self.orders.set_state(slot, t.next, now);
+        t.next.is_terminal() && !state.is_terminal()
+    }
+
     /// Fill-rate and reject-rate accounting, once per order, when it first ends.
     fn account_terminal(&mut self, now: u64, slot: u32) {
+        let Some(t) = self.terminal_obs(slot) else {
+            return;
+        };
+        let o = *self.orders.get(slot);
+        self.each_cell(now, o.lp, o.sym, o.bucket, |c| t.apply(c));
+    }
+
+    /// The bookkeeping of [`Engine::account_terminal`] (the order is marked counted, an
+    /// unattributed one is counted) and what it adds to the order's cells; `None`: nothing.
+    #[inline]
+    fn terminal_obs(&mut self, slot: u32) -> Option<TerminalObs> {
         let o = *self.orders.get(slot);
         if o.counted {
-            return;
+            return None;
         }
         self.orders.get_mut(slot).counted = true;
         if o.lp == NO_LP {
             self.counters.unattributed += 1;
-            return;
+            return None;
         }
-        let st = self.stamps_mut(o.t_a);
-        let rejected = if o.state == OrderState::Rejected {
-            1.0
-        } else {
-            0.0
-        };
-        self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
-            let w = c.prepare_weights(st);
-            c.add_w(ix::ORDERS, w, 1.0);
-            c.add_w(ix::REJECTS, w, rejected);
-            c.add_w(ix::QTY_SENT, w, o.qty as f64);
-            c.add_w(ix::QTY_FILLED, w, o.cum_qty.min(o.qty) as f64);
-            c.head.n_orders += 1;
-        });
+        Some(TerminalObs {
+            st: self.stamps_mut(o.t_a),
+            rejected: if o.state == OrderState::Rejected {
+                1.0
+            } else {
+                0.0
+            },
+            qty: o.qty as f64,
+            filled: o.cum_qty.min(o.qty) as f64,
+        })
     }
 
     fn apply_exec(&mut self, now: u64, m: &ExecMsg, slot: u32) {
@@ -1616,13 +1747,19 @@ impl<S: RowSink> Engine<S> {
                 return;
             }
         };
+        // The move, decided once (a pure function of the state and the event; nothing below
+        // changes the state before it is applied).
+        let t = match transition(o.state, ev) {
+            Ok(t) => t,
+            Err(e) => {
+                self.counters.invalid_transitions += 1;
+                tracing::debug!(%e, "order state machine refused an event");
+                return;
+            }
+        };
         // Replaced: the order continues under the new ClOrdID and quantity (before the state move,
         // so a terminal accounting sees the new quantity).
         if m.exec_type == b'5' {
-            if transition(o.state, ev).is_err() {
-                self.counters.invalid_transitions += 1;
-                return;
-            }
             if m.key != o.key && self.orders.rekey(slot, m.key).is_err() {
                 self.counters.malformed += 1;
             }
@@ -1633,43 +1770,68 @@ impl<S: RowSink> Engine<S> {
         let counted_before = o.counted;
         if m.exec_type == b'F' {
             // Apply the quantity before the state move so a completing fill is in cum at accounting.
-            if transition(o.state, ev).is_err() {
-                self.counters.invalid_transitions += 1;
-                return;
-            }
             self.orders.get_mut(slot).cum_qty += m.last_qty;
         }
-        if !self.step(now, slot, ev) {
-            return;
-        }
+        let ended = self.apply_transition(now, slot, o.state, t);
+        // Everything this report adds to the order's cells goes in one pass over them (one
+        // fan-out, one header update per timestamp): per cell, the same operations in the same
+        // order as one pass per observation (terminal accounting at arrival time, ack and fill
+        // latency, the fill's figures, a late fill's shares), so the same bits.
+        let term = if ended { self.terminal_obs(slot) } else { None };
         let o = *self.orders.get(slot);
         // Ack latency: the order's first report (New, Trade, Rejected, or an IOC's Canceled...).
-        if o.t_ack == 0 && m.exec_type != b'5' {
+        let ack_lat = if o.t_ack == 0 && m.exec_type != b'5' {
             self.orders.get_mut(slot).t_ack = now.max(1);
-            let lat = now.saturating_sub(o.t_a);
-            let st = self.stamps_mut(now);
-            self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
-                let w = c.prepare_weights(st);
+            Some(now.saturating_sub(o.t_a))
+        } else {
+            None
+        };
+        let fill = if m.exec_type == b'F' {
+            Some(self.record_fill(now, m, slot, counted_before))
+        } else {
+            None
+        };
+        if term.is_none() && ack_lat.is_none() && fill.is_none() {
+            return;
+        }
+        let st = self.stamps_mut(now);
+        self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
+            if let Some(t) = &term {
+                t.apply(c);
+            }
+            if ack_lat.is_none() && fill.is_none() {
+                return;
+            }
+            let w = c.prepare_weights(st);
+            if let Some(lat) = ack_lat {
                 c.add_latency_w(false, lat, w);
-            });
-        }
-        if m.exec_type == b'F' {
-            self.on_fill(now, m, slot, counted_before);
-        }
+            }
+            if let Some(f) = &fill {
+                if let Some(lat) = f.first_lat {
+                    c.add_latency_w(true, lat, w);
+                }
+                f.obs.apply(c, w);
+                if let Some((st_a, q)) = f.late {
+                    let w = c.prepare_weights(st_a);
+                    c.add_w(ix::QTY_FILLED, w, q);
+                }
+            }
+        });
     }
 
-    /// `late`: the order had already ended and been counted before this fill (fill after cancel).
-    fn on_fill(&mut self, now: u64, m: &ExecMsg, slot: u32, late: bool) {
+    /// The order and fill-ring side of a fill (first-fill time, the fill's record and markouts)
+    /// and what it adds to the order's cells, for [`Engine::apply_exec`]'s pass over them.
+    /// `late`: the order had already ended and been counted before this fill (fill after
+    /// cancel).
+    #[inline]
+    fn record_fill(&mut self, now: u64, m: &ExecMsg, slot: u32, late: bool) -> FillCells {
         let o = *self.orders.get(slot);
-        if o.t_first_fill == 0 {
+        let first_lat = if o.t_first_fill == 0 {
             self.orders.get_mut(slot).t_first_fill = now.max(1);
-            let lat = now.saturating_sub(o.t_a);
-            let st = self.stamps_mut(now);
-            self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
-                let w = c.prepare_weights(st);
-                c.add_latency_w(true, lat, w);
-            });
-        }
+            Some(now.saturating_sub(o.t_a))
+        } else {
+            None
+        };
         let rec = FillRec {
             exec_key: m.exec_key,
             order_key: o.key,
@@ -1687,17 +1849,16 @@ impl<S: RowSink> Engine<S> {
             stamps: Some(self.stamps_mut(now)),
             ..FillRec::default()
         };
+        // From the record as built (`Markouts::add` sets only its bookkeeping fields).
+        let obs = FillObs::of(&rec, 1.0);
         let schedule = o.price_ok && o.lp != NO_LP && o.sym != u32::MAX;
-        let fslot = self.marks.add(rec, schedule);
-        let rec = *self.marks.get(fslot);
-        self.fill_contrib(now, &rec, 1.0);
+        self.marks.add(rec, schedule);
         // A fill after the order was counted (fill after cancel): add it to the filled shares.
-        if late {
-            let st = self.stamps_mut(o.t_a);
-            self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
-                let w = c.prepare_weights(st);
-                c.add_w(ix::QTY_FILLED, w, m.last_qty as f64);
-            });
+        let late = late.then(|| (self.stamps_mut(o.t_a), m.last_qty as f64));
+        FillCells {
+            first_lat,
+            obs,
+            late,
         }
     }
 
@@ -1713,55 +1874,10 @@ impl<S: RowSink> Engine<S> {
     /// Adds (`sign` = 1) or reverses (-1) a fill's per-fill contributions, observed at its fill time.
     fn fill_contrib(&mut self, now: u64, r: &FillRec, sign: f64) {
         let st = self.fill_stamps(r);
-        let x = r.qty as f64;
-        let tte = formulas::tte_bucket(r.t_fill.saturating_sub(r.t_a));
-        let price = if r.price_ok {
-            let a = Arrival {
-                side: r.side,
-                bid: r.bid_a,
-                ask: r.ask_a,
-            };
-            let rel = quote_relation(&a, r.px);
-            Some((
-                a.price_improvement_bps(r.px),
-                a.effective_spread_bps(r.px),
-                a.quoted_spread_bps(),
-                rel,
-            ))
-        } else {
-            None
-        };
+        let obs = FillObs::of(r, sign);
         self.each_cell(now, r.lp, r.sym, r.bucket, |c| {
             let w = c.prepare_weights(st);
-            c.add_w(ix::FILLS, w, sign);
-            c.add_w(ix::TTE + tte, w, sign * x);
-            if sign > 0.0 {
-                c.head.n_fills += 1;
-            } else {
-                c.head.n_fills = c.head.n_fills.saturating_sub(1);
-            }
-            match price {
-                Some((pi, es, qs, rel)) => {
-                    c.add_w(ix::PX_N, w, sign);
-                    c.add_w(ix::PX_QTY, w, sign * x);
-                    c.add_w(ix::PI, w, sign * x * pi);
-                    c.add_w(ix::ES, w, sign * x * es);
-                    c.add_w(ix::QS, w, sign * x * qs);
-                    let i = match rel {
-                        QuoteRelation::Improved => ix::PI_POS,
-                        QuoteRelation::AtQuote => ix::PI_ZERO,
-                        QuoteRelation::Outside => ix::PI_NEG,
-                    };
-                    c.add_w(i, w, sign * x);
-                }
-                None => {
-                    if sign > 0.0 {
-                        c.head.n_price_skipped += 1;
-                    } else {
-                        c.head.n_price_skipped = c.head.n_price_skipped.saturating_sub(1);
-                    }
-                }
-            }
+            obs.apply(c, w);
         });
     }
 

@@ -937,3 +937,146 @@ proptest! {
         }
     }
 }
+
+/// Execution reports update their order's cells in one pass (terminal accounting, ack and fill
+/// latency, the fill's figures and a late fill's shares share one fan-out and one header update
+/// per timestamp). The cells must hold exactly what one pass per observation gives, in the order
+/// the observations happen: built here with the plain [`crate::kpi::Cell`] operations, through
+/// first reports that fill completely, IOC-style cancels, partial fills, a fill after a cancel
+/// and, with tiny half-lives, base moves (rescales) between an order's arrival and its report.
+#[test]
+fn one_pass_report_cells_match_per_observation_cells() {
+    use crate::kpi::{Arrival, Cell, QuoteRelation, Stamps, formulas, quote_relation};
+    const US: u64 = 1_000;
+    for (fast, slow) in [(60 * SEC, 86_400 * SEC), (1_000, 5_000)] {
+        let cfg = EngineConfig {
+            fast_half_life_ns: fast,
+            slow_half_life_ns: slow,
+            ..raw_cfg()
+        };
+        let hl = |ns| crate::kpi::HalfLife { ns, t0: T0 };
+        let st = |t: u64| Stamps {
+            fast: hl(fast).stamp(t),
+            slow: hl(slow).stamp(t),
+        };
+        let mut e = engine(cfg);
+        let mut r = Cell::default();
+        let (bid, ask) = (px(100.00), px(100.02));
+        let terminal = |r: &mut Cell, t_a: u64, rejected: f64, qty: f64, filled: f64| {
+            let w = r.prepare_weights(st(t_a));
+            r.add_w(ix::ORDERS, w, 1.0);
+            r.add_w(ix::REJECTS, w, rejected);
+            r.add_w(ix::QTY_SENT, w, qty);
+            r.add_w(ix::QTY_FILLED, w, filled);
+            r.n_orders += 1;
+        };
+        let latency = |r: &mut Cell, fill: bool, now: u64, t_a: u64| {
+            let w = r.prepare_weights(st(now));
+            r.add_latency_w(fill, now - t_a, w);
+        };
+        let contrib = |r: &mut Cell, now: u64, t_a: u64, qty: u64, p: i64| {
+            let a = Arrival { side: 1, bid, ask };
+            let x = qty as f64;
+            let w = r.prepare_weights(st(now));
+            r.add_w(ix::FILLS, w, 1.0);
+            r.add_w(ix::TTE + formulas::tte_bucket(now - t_a), w, x);
+            r.n_fills += 1;
+            r.add_w(ix::PX_N, w, 1.0);
+            r.add_w(ix::PX_QTY, w, x);
+            r.add_w(ix::PI, w, x * a.price_improvement_bps(p));
+            r.add_w(ix::ES, w, x * a.effective_spread_bps(p));
+            r.add_w(ix::QS, w, x * a.quoted_spread_bps());
+            let i = match quote_relation(&a, p) {
+                QuoteRelation::Improved => ix::PI_POS,
+                QuoteRelation::AtQuote => ix::PI_ZERO,
+                QuoteRelation::Outside => ix::PI_NEG,
+            };
+            r.add_w(i, w, x);
+        };
+        e.on_event(T0, &quote("XYZ", 100.00, 100.02));
+        // A1: its first report fills it completely (terminal, ack, fill latency, fill).
+        let t_a = T0 + 10 * US;
+        e.on_event(t_a, &nos("A1", "XYZ", b'1', 100, "LP_A"));
+        let now = t_a + 90 * US;
+        e.on_event(now, &er("A1", "E1", b'F', 100, 100.01));
+        terminal(&mut r, t_a, 0.0, 100.0, 100.0);
+        latency(&mut r, false, now, t_a);
+        latency(&mut r, true, now, t_a);
+        contrib(&mut r, now, t_a, 100, px(100.01));
+        // A2: canceled unfilled (an IOC's first report: ack and terminal).
+        let t_a = T0 + 200 * US;
+        e.on_event(t_a, &nos("A2", "XYZ", b'1', 100, "LP_A"));
+        let now = t_a + 70 * US;
+        e.on_event(now, &er("A2", "E2", b'4', 0, 0.0));
+        terminal(&mut r, t_a, 0.0, 100.0, 0.0);
+        latency(&mut r, false, now, t_a);
+        // A3: acked, partly filled, canceled, then a fill that raced the cancel (late).
+        let t_a = T0 + 400 * US;
+        e.on_event(t_a, &nos("A3", "XYZ", b'1', 100, "LP_A"));
+        e.on_event(t_a + 5 * US, &er("A3", "E3", b'0', 0, 0.0));
+        latency(&mut r, false, t_a + 5 * US, t_a);
+        let now = t_a + 150 * US;
+        e.on_event(now, &er("A3", "E4", b'F', 40, 100.02));
+        latency(&mut r, true, now, t_a);
+        contrib(&mut r, now, t_a, 40, px(100.02));
+        e.on_event(now + 10 * US, &er("A3", "E5", b'4', 0, 0.0));
+        terminal(&mut r, t_a, 0.0, 100.0, 40.0);
+        let now = now + 300 * US;
+        e.on_event(now, &er("A3", "E6", b'F', 10, 100.00));
+        contrib(&mut r, now, t_a, 10, px(100.00));
+        let w = r.prepare_weights(st(t_a));
+        r.add_w(ix::QTY_FILLED, w, 10.0);
+        // A4: rejected at once (ack and terminal, rejected).
+        let t_a = T0 + 1_000 * US;
+        e.on_event(t_a, &nos("A4", "XYZ", b'1', 100, "LP_A"));
+        e.on_event(t_a + 20 * US, &er("A4", "E7", b'8', 0, 0.0));
+        terminal(&mut r, t_a, 1.0, 100.0, 0.0);
+        latency(&mut r, false, t_a + 20 * US, t_a);
+        assert_eq!(e.counters().invalid_transitions, 0);
+        assert_eq!(
+            e.counters().oddities[oddity_index(Oddity::FillAfterTerminal)],
+            1
+        );
+        // Every cell of the fan-out (symbol, all sizes and all symbols rows) saw the same.
+        let bins = r.bins2();
+        let want = r.view(&bins);
+        let lp = e.lp_index("LP_A").unwrap();
+        let mut cells = 0;
+        for id in 0..e.stats.len() as u32 {
+            if e.stats.key(id).lp != lp {
+                continue;
+            }
+            cells += 1;
+            let got = e.stats.cell(id);
+            assert_eq!(
+                (got.fast.base, got.fast.live),
+                (want.fast.base, want.fast.live)
+            );
+            assert_eq!(
+                (got.slow.base, got.slow.live),
+                (want.slow.base, want.slow.live)
+            );
+            for (i, (g, w)) in got.sums.iter().zip(want.sums.iter()).enumerate() {
+                assert_eq!(
+                    g.map(f64::to_bits),
+                    w.map(f64::to_bits),
+                    "half-lives {fast}/{slow}, sum {i}: {g:?} vs {w:?}"
+                );
+            }
+            for (g, w) in got.bins.iter().zip(want.bins.iter()) {
+                assert_eq!(g.map(f32::to_bits), w.map(f32::to_bits));
+            }
+            assert_eq!(got.ack, want.ack);
+            assert_eq!(got.fill, want.fill);
+            assert_eq!(
+                (got.n_orders, got.n_fills, got.n_price_skipped),
+                (want.n_orders, want.n_fills, want.n_price_skipped)
+            );
+        }
+        assert_eq!(cells, 3);
+        if fast == 1_000 {
+            // The tiny half-lives did move the bases past their first value.
+            assert!(want.fast.base > 60);
+        }
+    }
+}

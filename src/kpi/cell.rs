@@ -766,8 +766,11 @@ impl CellRef<'_> {
         e.reject_rate = prob(e.reject_rate);
         e.cancel_reject_rate = prob(e.cancel_reject_rate);
         e.pi_rate = prob(e.pi_rate);
-        e.at_quote_rate = prob(e.at_quote_rate);
-        e.outside_rate = prob(e.outside_rate);
+        if full {
+            // (Left at 0 on the row path: `prob(0.0)` is 0.0.)
+            e.at_quote_rate = prob(e.at_quote_rate);
+            e.outside_rate = prob(e.outside_rate);
+        }
         e
     }
 }

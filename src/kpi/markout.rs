@@ -121,6 +121,9 @@ pub struct Markouts {
     pub overflow: u64,
     /// Fill records overwritten while markouts were pending.
     pub evicted_pending: u64,
+    /// No queue has moved since the last [`Markouts::lookahead`], which then has nothing to
+    /// meet (a hint's bookkeeping, like [`Fifo::seen`]; cleared by every push and pop).
+    looked: bool,
 }
 
 /// A markout that came due.
@@ -144,6 +147,7 @@ impl Markouts {
             horizons,
             overflow: 0,
             evicted_pending: 0,
+            looked: false,
         }
     }
 
@@ -173,6 +177,7 @@ impl Markouts {
         self.fills[slot] = rec;
         let _ = self.index.insert(rec.exec_key, slot as u32);
         if schedule {
+            self.looked = false;
             for (h, q) in self.queues.iter_mut().enumerate() {
                 let d = Due {
                     deadline: rec.t_fill.saturating_add(self.horizons[h]),
@@ -210,6 +215,12 @@ impl Markouts {
     /// queues resolve in order, so the entries met here are the next ones to resolve.
     #[inline]
     pub fn lookahead(&mut self, ahead: usize, mut f: impl FnMut(usize, &FillRec, bool)) {
+        // Nothing pushed or popped since the last call: every queue's window is as that call
+        // left it, already met (the loops below would not run).
+        if self.looked {
+            return;
+        }
+        self.looked = true;
         for (h, q) in self.queues.iter_mut().enumerate() {
             let cap = q.buf.len();
             let stop = (2 * ahead).min(q.len);
@@ -263,6 +274,7 @@ impl Markouts {
                     break;
                 }
                 self.queues[h].pop();
+                self.looked = false;
                 let f = &self.fills[d.slot as usize];
                 if f.generation != d.generation || f.busted {
                     continue;
@@ -390,6 +402,7 @@ impl Markouts {
             q.head = d.index(qcap)?;
             q.len = d.len(qcap)?;
             q.seen = [0; 2];
+            self.looked = false;
             q.buf.iter_mut().for_each(|x| *x = Due::default());
             for k in 0..q.len {
                 let due = Due {
@@ -452,6 +465,37 @@ mod tests {
         );
         // Hints only: the queues are as they were.
         assert_eq!(m.pending(), 10);
+    }
+
+    #[test]
+    fn lookahead_skips_only_when_no_queue_moved() {
+        // The skip (nothing pushed or popped since the last lookahead) must not hide an entry
+        // that a push, a pop or a snapshot restore brought into a window.
+        let mut m = Markouts::new(16, &[100], 16);
+        let mut seen = Vec::new();
+        let mut look = |m: &mut Markouts| {
+            seen.clear();
+            m.lookahead(1, |_, r, cells| seen.push((r.exec_key, cells)));
+            seen.clone()
+        };
+        m.add(rec(1, 10), true);
+        assert_eq!(look(&mut m), [(1, false), (1, true)]);
+        assert_eq!(look(&mut m), []);
+        // A push: entry 2 enters the first stage's window (2 entries deep).
+        m.add(rec(2, 20), true);
+        assert_eq!(look(&mut m), [(2, false)]);
+        // A fill with no markouts moves no queue.
+        m.add(rec(3, 30), false);
+        assert_eq!(look(&mut m), []);
+        // A pop: entry 2 reaches the second stage.
+        assert!(m.next_due(115).is_some());
+        assert_eq!(look(&mut m), [(2, true)]);
+        // A restored copy meets its pending entries again.
+        let mut e = Enc::new();
+        m.snap_write(&mut e);
+        let mut r = Markouts::new(16, &[100], 16);
+        r.snap_read(&mut Dec::new(&e.buf)).unwrap();
+        assert_eq!(look(&mut r), [(2, false), (2, true)]);
     }
 
     #[test]

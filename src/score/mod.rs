@@ -328,33 +328,11 @@ pub fn composite(w: &[f64; N_WEIGHTS], n: &[f64; N_WEIGHTS]) -> f64 {
     (100.0 * num / den).clamp(0.0, 100.0)
 }
 
-/// [`composite`] with the weights' validity and sum computed once ([`Profiles::prepared`]):
-/// bit-identical. Weights that are 0 are skipped: with `n_k` finite, `w_k * n_k` is then a zero
-/// and adding a zero to the (non-negative) running sum changes no bit.
-#[inline]
-fn composite_prepared(p: &PreparedWeights, n: &[f64; N_WEIGHTS]) -> f64 {
-    if !p.valid {
-        return f64::NAN;
-    }
-    // The non-zero weights' slots, ascending (listed once per weight change): the same terms
-    // added in the same order as a loop over every slot that skips the zeros.
-    let mut num = 0.0;
-    for &k in &p.nz[..usize::from(p.n_nz).min(N_WEIGHTS)] {
-        let k = usize::from(k) % N_WEIGHTS;
-        num += p.w[k] * n[k];
-    }
-    (100.0 * num / p.den).clamp(0.0, 100.0)
-}
-
-/// One profile's weights with what [`composite`] derives from them.
+/// What [`composite`] derives from one profile's weights: their validity and sum.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PreparedWeights {
-    w: [f64; N_WEIGHTS],
     valid: bool,
     den: f64,
-    /// The slots whose weight is non-zero, ascending; `n_nz` of them.
-    nz: [u8; N_WEIGHTS],
-    n_nz: u8,
 }
 
 /// Every profile's [`PreparedWeights`] and the KPI slots some profile weighs.
@@ -363,6 +341,12 @@ pub struct PreparedProfiles {
     p: [PreparedWeights; MAX_PROFILES],
     n: usize,
     used: u8,
+    /// The weights by slot, then profile pair (`wt[k][i / 2][i % 2]` = profile `i`'s weight of
+    /// slot `k`; 0 past the profiles): [`Profiles::scores_prepared`] sums two profiles at once.
+    wt: [[[f64; 2]; MAX_PROFILES / 2]; N_WEIGHTS],
+    /// The slots set in `used`, ascending; `n_used` of them.
+    used_slots: [u8; N_WEIGHTS],
+    n_used: u8,
 }
 
 /// The active profiles and their weights. Slot `i` is score slot `i` of every row; a removed
@@ -458,39 +442,45 @@ impl Profiles {
 
     /// The weights prepared for [`Profiles::scores_prepared`] (recompute after a weight change).
     pub fn prepared(&self) -> PreparedProfiles {
+        let used = self.used_slots();
         let mut out = PreparedProfiles {
             p: [PreparedWeights {
-                w: [0.0; N_WEIGHTS],
                 valid: false,
                 den: 0.0,
-                nz: [0; N_WEIGHTS],
-                n_nz: 0,
             }; MAX_PROFILES],
             n: self.weights.len().min(MAX_PROFILES),
-            used: self.used_slots(),
+            used,
+            wt: [[[0.0; 2]; MAX_PROFILES / 2]; N_WEIGHTS],
+            used_slots: [0; N_WEIGHTS],
+            n_used: 0,
         };
-        for (o, w) in out.p.iter_mut().zip(&self.weights) {
+        for k in 0..N_WEIGHTS {
+            if used & (1 << k) != 0 {
+                out.used_slots[usize::from(out.n_used)] = k as u8;
+                out.n_used += 1;
+            }
+        }
+        for (i, (o, w)) in out.p.iter_mut().zip(&self.weights).enumerate() {
             let mut den = 0.0;
-            let (mut nz, mut n_nz) = ([0u8; N_WEIGHTS], 0u8);
             for (k, x) in w.iter().enumerate() {
                 den += *x;
-                if *x != 0.0 {
-                    nz[usize::from(n_nz)] = k as u8;
-                    n_nz += 1;
-                }
+                out.wt[k][i / 2][i % 2] = *x;
             }
             *o = PreparedWeights {
-                w: *w,
                 valid: check_weights(w).is_ok(),
                 den,
-                nz,
-                n_nz,
             };
         }
         out
     }
 
     /// [`Profiles::scores`] with prepared weights: bit-identical, cheaper.
+    ///
+    /// Every profile's `sum(w_k n_k)` is accumulated at once, slot by slot (ascending, the slots
+    /// some profile weighs): per profile, the terms of its non-zero weights in [`composite`]'s
+    /// order, plus terms `0 * n_k`. Those are `+0.0` (`n_k` is finite and non-negative, a
+    /// weight of `-0.0` gives `-0.0`) and adding a zero to the non-negative running sum changes
+    /// no bit; an invalid profile's score is NaN whatever its sum.
     #[inline]
     pub fn scores_prepared(
         p: &PreparedProfiles,
@@ -498,9 +488,20 @@ impl Profiles {
         k: &ScoreInputs,
     ) -> [f64; MAX_PROFILES] {
         let n = t.normalise_slots(k, p.used);
+        let pairs = p.n.div_ceil(2).min(MAX_PROFILES / 2);
+        let mut num = [[0.0f64; 2]; MAX_PROFILES / 2];
+        for &s in &p.used_slots[..usize::from(p.n_used).min(N_WEIGHTS)] {
+            let s = usize::from(s) % N_WEIGHTS;
+            let x = n[s];
+            for (a, w) in num[..pairs].iter_mut().zip(&p.wt[s]) {
+                *a = [a[0] + w[0] * x, a[1] + w[1] * x];
+            }
+        }
         let mut out = [f64::NAN; MAX_PROFILES];
-        for (o, w) in out.iter_mut().zip(&p.p[..p.n]) {
-            *o = composite_prepared(w, &n);
+        for (i, (o, w)) in out.iter_mut().zip(&p.p[..p.n]).enumerate() {
+            if w.valid {
+                *o = (100.0 * num[i / 2][i % 2] / w.den).clamp(0.0, 100.0);
+            }
         }
         out
     }
