@@ -323,7 +323,8 @@ fn garbage_between_messages_is_reported_once_and_nothing_is_lost() {
 }
 
 /// Every file in tests/fix_corpus/regressions/ and fuzz/seeds/: framed in several chunkings and
-/// parsed, must not panic and must frame identically whatever the chunking.
+/// parsed, must not panic and must frame identically whatever the chunking; a warm parser and a
+/// fresh one give the same view or error for every frame.
 #[test]
 fn replay_regressions_and_seeds() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -332,6 +333,7 @@ fn replay_regressions_and_seeds() {
         "tests/fix_corpus/regressions",
         "fuzz/seeds/framing",
         "fuzz/seeds/parsing",
+        "fuzz/seeds/plans",
     ] {
         let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
             continue;
@@ -345,11 +347,15 @@ fn replay_regressions_and_seeds() {
                     delimiter,
                 };
                 let whole = frame_all(&data, cfg);
+                // A parser warm from the file's earlier frames (hints, plans) and a fresh one
+                // (the full path) agree on every frame (the `plans` fuzz target's check).
                 let mut p = Parser::new(cfg);
                 for r in whole.iter().flatten() {
-                    if let Ok(m) = p.parse(r) {
-                        let _ = m.typed().map(|t| format!("{t:?}"));
-                    }
+                    let warm = p.parse(r).map(|m| format!("{:?}", m.typed()));
+                    let fresh = Parser::new(cfg)
+                        .parse(r)
+                        .map(|m| format!("{:?}", m.typed()));
+                    assert_eq!(warm, fresh, "{}", e.path().display());
                 }
                 for step in [1, 7, 64] {
                     let mut framer = Framer::new(cfg);
