@@ -196,7 +196,7 @@ impl DedupSet {
     }
 
     /// Records `key`; returns `false` if it was already there (a duplicate).
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, key: u64) -> bool {
         if self.contains(key) {
             return false;

@@ -272,6 +272,7 @@ impl OrderTable {
 
     /// Sets the state; moves the order to the ended list (stamped `now`) when it becomes terminal
     /// and back to the open list when a bust re-opens it.
+    #[inline(always)]
     pub fn set_state(&mut self, slot: u32, next: OrderState, now: u64) {
         let (was_end, is_end) = {
             let o = &self.slots[slot as usize];
@@ -336,6 +337,7 @@ impl OrderTable {
         l.len += 1;
     }
 
+    #[inline(always)]
     fn unlink(&mut self, slot: u32) {
         let (prev, next, end) = {
             let o = &self.slots[slot as usize];
