@@ -92,19 +92,19 @@ impl BlockMask for Swar {
 mod avx2 {
     use super::BlockMask;
     use core::arch::x86_64::{
-        __m256i, _mm_add_epi64, _mm_cvtsi128_si64, _mm_unpackhi_epi64, _mm256_add_epi64,
-        _mm256_and_si256, _mm256_andnot_si256, _mm256_blendv_epi8, _mm256_cmpeq_epi8,
-        _mm256_cmpeq_epi64, _mm256_cmpgt_epi64, _mm256_extracti128_si256, _mm256_loadu_si256,
-        _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_min_epu8, _mm256_movemask_epi8,
-        _mm256_mul_epu32, _mm256_or_si256, _mm256_permutevar8x32_epi32, _mm256_sad_epu8,
-        _mm256_set1_epi8, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_set1_epi64x,
-        _mm256_setr_epi32, _mm256_setzero_si256, _mm256_slli_epi64, _mm256_sllv_epi64,
-        _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi8, _mm256_sub_epi64,
-        _mm256_testz_si256,
+        __m256i, _mm_add_epi64, _mm_cvtsi128_si64, _mm_unpackhi_epi64, _mm256_add_epi8,
+        _mm256_add_epi64, _mm256_and_si256, _mm256_andnot_si256, _mm256_blendv_epi8,
+        _mm256_cmpeq_epi8, _mm256_cmpeq_epi64, _mm256_cmpgt_epi64, _mm256_extracti128_si256,
+        _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_min_epu8,
+        _mm256_movemask_epi8, _mm256_mul_epu32, _mm256_or_si256, _mm256_permutevar8x32_epi32,
+        _mm256_sad_epu8, _mm256_set1_epi8, _mm256_set1_epi16, _mm256_set1_epi32,
+        _mm256_set1_epi64x, _mm256_setr_epi32, _mm256_setzero_si256, _mm256_slli_epi64,
+        _mm256_sllv_epi64, _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi8,
+        _mm256_sub_epi64, _mm256_testz_si256,
     };
 
     /// Proof that AVX2 is available: constructed only by [`super::index_fields`] and
-    /// [`super::byte_sum`] after `is_x86_feature_detected!("avx2")` returned true.
+    /// [`super::checksum`] after `is_x86_feature_detected!("avx2")` returned true.
     #[derive(Clone, Copy)]
     pub(super) struct Avx2(());
 
@@ -163,32 +163,37 @@ mod avx2 {
         lo | (hi << 32)
     }
 
-    /// Sum of all bytes, AVX2 `vpsadbw` (the tail with one overlapping, masked load).
+    /// Sum of all bytes modulo 256 (the CheckSum), AVX2: the bytes added lane by lane with
+    /// wrapping (`vpaddb`: each lane's sum modulo 256, whose total modulo 256 is the sum's), 64
+    /// bytes per step in two accumulators, one `vpsadbw` at the end; the tail with one
+    /// overlapping, masked load.
     ///
     /// # Safety
     /// The CPU must support AVX2, and `bytes.len() >= 32`.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn byte_sum(bytes: &[u8]) -> u64 {
+    pub(super) unsafe fn sum_mod256(bytes: &[u8]) -> u8 {
         debug_assert!(bytes.len() >= 32);
-        let mut acc = _mm256_setzero_si256();
         let zero = _mm256_setzero_si256();
-        let mut chunks = bytes.chunks_exact(32);
+        let (mut a0, mut a1) = (zero, zero);
+        let mut chunks = bytes.chunks_exact(64);
         for c in &mut chunks {
-            // SAFETY: `c` is 32 readable bytes; loadu has no alignment requirement; AVX2 is
-            // enabled on this function and the caller guarantees the CPU has it.
-            let v = unsafe { _mm256_loadu_si256(c.as_ptr().cast::<__m256i>()) };
-            acc = _mm256_add_epi64(acc, _mm256_sad_epu8(v, zero));
+            let p = c.as_ptr().cast::<__m256i>();
+            // SAFETY: `c` is 64 readable bytes: `p` and `p + 1` point to 32 each; loadu has no
+            // alignment requirement; AVX2 is enabled on this function and the caller guarantees
+            // the CPU has it.
+            let (v0, v1) = unsafe { (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1))) };
+            a0 = _mm256_add_epi8(a0, v0);
+            a1 = _mm256_add_epi8(a1, v1);
         }
-        let s = _mm_add_epi64(
-            _mm256_extracti128_si256::<0>(acc),
-            _mm256_extracti128_si256::<1>(acc),
-        );
-        let s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
-        let mut total = _mm_cvtsi128_si64(s) as u64;
-        let r = chunks.remainder().len();
+        let rest = chunks.remainder();
+        if let Some(c) = rest.first_chunk::<32>() {
+            // SAFETY: `c` is 32 readable bytes; loadu has no alignment requirement.
+            a0 = _mm256_add_epi8(a0, unsafe { _mm256_loadu_si256(c.as_ptr().cast()) });
+        }
+        let r = bytes.len() % 32;
         if r > 0 {
             // The last 32 bytes (overlapping the summed ones; `bytes.len() >= 32`), of which only
-            // the last `r` are kept: AND with 32 bytes of TAIL starting at `r`
+            // the last `r` (not summed yet) are kept: AND with 32 bytes of TAIL starting at `r`
             // (32 - r zeros, then r 0xFF).
             let last = bytes.len() - 32;
             // SAFETY: the caller guarantees `bytes.len() >= 32`, so `bytes[last..last + 32]` is
@@ -197,15 +202,15 @@ mod avx2 {
             let mask = &TAIL[r..r + 32];
             // SAFETY: `mask` is 32 readable bytes of TAIL (r < 32, TAIL has 64 bytes).
             let m = unsafe { _mm256_loadu_si256(mask.as_ptr().cast::<__m256i>()) };
-            let t = _mm256_sad_epu8(_mm256_and_si256(v, m), zero);
-            let t = _mm_add_epi64(
-                _mm256_extracti128_si256::<0>(t),
-                _mm256_extracti128_si256::<1>(t),
-            );
-            let t = _mm_add_epi64(t, _mm_unpackhi_epi64(t, t));
-            total += _mm_cvtsi128_si64(t) as u64;
+            a1 = _mm256_add_epi8(a1, _mm256_and_si256(v, m));
         }
-        total
+        let t = _mm256_sad_epu8(_mm256_add_epi8(a0, a1), zero);
+        let t = _mm_add_epi64(
+            _mm256_extracti128_si256::<0>(t),
+            _mm256_extracti128_si256::<1>(t),
+        );
+        let t = _mm_add_epi64(t, _mm_unpackhi_epi64(t, t));
+        _mm_cvtsi128_si64(t) as u8
     }
 
     /// [`super::fixed8_x8`] of 4 lanes: `w` the 8 bytes ending at each value, `k` its length
@@ -362,23 +367,23 @@ fn has_avx2_bmi() -> bool {
 /// files where SOH was replaced by `|`).
 #[inline(always)]
 pub(crate) fn checksum(bytes: &[u8], pipe: bool) -> u8 {
-    let mut sum = byte_sum(bytes);
+    let mut sum = sum_mod256(bytes);
     if pipe {
-        let bars = bytes.iter().filter(|&&b| b == b'|').count() as u64;
-        sum = sum.wrapping_sub(bars * u64::from(b'|' - 1));
+        let bars = bytes.iter().filter(|&&b| b == b'|').count();
+        sum = sum.wrapping_sub((bars as u8).wrapping_mul(b'|' - 1));
     }
-    (sum & 0xff) as u8
+    sum
 }
 
-/// Plain sum of the bytes.
+/// Sum of the bytes modulo 256.
 #[inline]
-pub(crate) fn byte_sum(bytes: &[u8]) -> u64 {
+pub(crate) fn sum_mod256(bytes: &[u8]) -> u8 {
     #[cfg(target_arch = "x86_64")]
     if bytes.len() >= 64 && has_avx2() {
         // SAFETY: AVX2 was detected just above, and `bytes` has at least 32 bytes.
-        return unsafe { avx2::byte_sum(bytes) };
+        return unsafe { avx2::sum_mod256(bytes) };
     }
-    bytes.iter().map(|&b| u64::from(b)).sum()
+    bytes.iter().fold(0u8, |s, &b| s.wrapping_add(b))
 }
 
 /// Fixed-point values (8 decimals) of up to 8 fields at once: lane `i` is the value whose last
@@ -610,14 +615,34 @@ mod tests {
         assert!(converted > 40_000, "{converted}");
     }
 
+    /// The CheckSum (AVX2 when present: wrapping byte lanes, two accumulators, a masked
+    /// tail) against a plain sum, at every length 0 to 300 and some longer, from every start
+    /// offset 0 to 63 (loads at every alignment), both delimiter modes, on bytes that make the
+    /// lanes wrap (mostly 0x80 and up) and bars.
     #[test]
     fn sums_agree() {
-        let v: Vec<u8> = (0..1000u32)
-            .map(|i| (i * 7919 % 251) as u8 ^ 0x80)
+        let v: Vec<u8> = (0..1100u32)
+            .map(|i| match i % 13 {
+                0 => b'|',
+                1 => 1,
+                _ => (i * 7919 % 251) as u8 ^ 0x80,
+            })
             .collect();
-        for n in (0..=300).chain([999, 1000]) {
-            let expect: u64 = v[..n].iter().map(|&b| u64::from(b)).sum();
-            assert_eq!(byte_sum(&v[..n]), expect);
+        for off in 0..64 {
+            for n in (0..=300).chain([511, 512, 513, 999, 1000]) {
+                let b = &v[off..off + n];
+                let sum: u64 = b.iter().map(|&c| u64::from(c)).sum();
+                assert_eq!(u64::from(sum_mod256(b)), sum % 256, "{off} {n}");
+                #[cfg(target_arch = "x86_64")]
+                if n >= 32 && has_avx2() {
+                    // SAFETY: AVX2 detected, `n >= 32`.
+                    assert_eq!(u64::from(unsafe { avx2::sum_mod256(b) }), sum % 256);
+                }
+                let bars = b.iter().filter(|&&c| c == b'|').count() as u64;
+                let piped = (sum + bars * (1 + 256) - bars * u64::from(b'|')) % 256;
+                assert_eq!(u64::from(checksum(b, true)), piped, "{off} {n}");
+                assert_eq!(u64::from(checksum(b, false)), sum % 256);
+            }
         }
     }
 }

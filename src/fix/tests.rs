@@ -248,9 +248,11 @@ fn per_msg_type_hints_alternate_and_never_change_results() {
         let text = String::from_utf8_lossy(&m).into_owned();
         assert!(warm.last_all_hinted(), "{text}");
         let has_view = !matches!(&mt[..], b"W" | b"AE");
-        // A duplicate view field has no plan (the full path reports it).
+        // A duplicate view field, or a required one missing (`er_missing` has no 14), has no
+        // plan (the full path reports it).
         let dup = text.contains("\u{1}151=100\u{1}151=");
-        assert_eq!(planned, has_view && !dup, "{text}");
+        let missing = m == fix_up(er_missing);
+        assert_eq!(planned, has_view && !dup && !missing, "{text}");
     }
 }
 
@@ -493,6 +495,58 @@ fn long_messages_index_past_the_hinted_positions() {
                     assert_eq!(got, want, "{fields} fields, data at {data_at:?}");
                 }
             }
+        }
+    }
+}
+
+/// The value of `tag` in `msg` (`|`-delimited) removed with its field.
+fn without(msg: &str, tag: &str) -> String {
+    let key = format!("|{tag}=");
+    let at = msg.find(&key).unwrap();
+    let end = at + 1 + msg[at + 1..].find('|').unwrap();
+    format!("{}{}", &msg[..at], &msg[end..])
+}
+
+/// A plan exists only for layouts that have every required field of their view (the planned
+/// views read required fields without a presence test): an ExecutionReport or a NewOrderSingle
+/// without one of its required fields, parsed again and again by a warm parser (the layout's
+/// hints all match), is `Missing` with that tag, as from a fresh parser (full path); the complete
+/// layouts take the plan.
+#[test]
+fn plans_need_every_required_field() {
+    const NOS: &str = "8=FIX.4.4|9=0|35=D|49=BUYSIDE1|56=LPBANK01|34=7|52=20240315-14:30:18.123|1=ACC|11=CL1|55=EUR/USD|54=1|60=20240315-14:30:18.123|38=5000000|40=2|44=1.08099|59=0|10=000|";
+    let cases: [(&str, &[&str]); 2] = [
+        (
+            ER,
+            &[
+                "37", "17", "150", "39", "55", "54", "151", "14", "49", "56", "34", "52",
+            ],
+        ),
+        (NOS, &["11", "55", "54", "38", "40", "49", "56", "34", "52"]),
+    ];
+    let mut warm = Parser::new(FramerConfig::default());
+    for (msg, required) in cases {
+        for tag in required {
+            let m = fix_up(&without(msg, tag));
+            let mut fresh = Parser::new(FramerConfig::default());
+            let want = fresh.parse(&m).map(|x| x.typed());
+            let t: u32 = tag.parse().unwrap();
+            assert_eq!(
+                want,
+                Ok(Err(ParseError::missing(t))),
+                "{tag} missing: {want:?}"
+            );
+            for round in 0..3 {
+                let got = warm.parse(&m).map(|x| x.typed());
+                assert_eq!(got, want, "{tag} missing, round {round}");
+                assert!(warm.last_all_hinted() || round == 0, "{tag}: hints");
+            }
+        }
+        let m = fix_up(msg);
+        for round in 0..3 {
+            let x = warm.parse(&m).unwrap();
+            assert!(x.typed().is_ok());
+            assert_eq!(x.plan().is_some(), round > 0, "round {round}");
         }
     }
 }

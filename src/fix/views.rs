@@ -457,23 +457,29 @@ pub(crate) const PLAN_LEN: usize = 40;
 pub(crate) const PLAN_NONE: u8 = u8::MAX;
 
 /// The plan of `fields` (8 through 10) for the view of `msg_type`, or `None`: no view with a
-/// plan (market data, unknown types), a view field twice (the full path reports it), or more
-/// fields than a plan can point at.
+/// plan (market data, unknown types), a view field twice or a required one missing (the full
+/// path reports them), or more fields than a plan can point at.
 pub(crate) fn plan(msg_type: &[u8], fields: &[Field]) -> Option<Plan> {
-    let slots: &[u8; SLOT_TABLE_LEN] = match msg_type {
-        b"8" => ExecutionReport::slots(),
-        b"D" => NewOrderSingle::slots(),
-        b"F" => OrderCancelRequest::slots(),
-        b"G" => OrderCancelReplaceRequest::slots(),
-        b"9" => OrderCancelReject::slots(),
-        b"j" => BusinessMessageReject::slots(),
-        b"3" => Reject::slots(),
-        b"A" => Logon::slots(),
-        b"0" => Heartbeat::slots(),
-        b"1" => TestRequest::slots(),
-        b"2" => ResendRequest::slots(),
-        b"4" => SequenceReset::slots(),
-        b"5" => Logout::slots(),
+    let (slots, required): (&[u8; SLOT_TABLE_LEN], &[bool]) = match msg_type {
+        b"8" => (ExecutionReport::slots(), ExecutionReport::REQUIRED),
+        b"D" => (NewOrderSingle::slots(), NewOrderSingle::REQUIRED),
+        b"F" => (OrderCancelRequest::slots(), OrderCancelRequest::REQUIRED),
+        b"G" => (
+            OrderCancelReplaceRequest::slots(),
+            OrderCancelReplaceRequest::REQUIRED,
+        ),
+        b"9" => (OrderCancelReject::slots(), OrderCancelReject::REQUIRED),
+        b"j" => (
+            BusinessMessageReject::slots(),
+            BusinessMessageReject::REQUIRED,
+        ),
+        b"3" => (Reject::slots(), Reject::REQUIRED),
+        b"A" => (Logon::slots(), Logon::REQUIRED),
+        b"0" => (Heartbeat::slots(), Heartbeat::REQUIRED),
+        b"1" => (TestRequest::slots(), TestRequest::REQUIRED),
+        b"2" => (ResendRequest::slots(), ResendRequest::REQUIRED),
+        b"4" => (SequenceReset::slots(), SequenceReset::REQUIRED),
+        b"5" => (Logout::slots(), Logout::REQUIRED),
         _ => return None,
     };
     let mut plan = [PLAN_NONE; PLAN_LEN];
@@ -491,8 +497,24 @@ pub(crate) fn plan(msg_type: &[u8], fields: &[Field]) -> Option<Plan> {
         }
         *p = at;
     }
+    // Every required field present (the planned views read them without a presence test); a
+    // layout without one has no plan, and the full path reports it (`Missing`).
+    if required
+        .iter()
+        .enumerate()
+        .any(|(i, &r)| r && plan.get(i + 1).is_none_or(|&a| a == PLAN_NONE))
+        || HEADER_REQUIRED
+            .iter()
+            .any(|&k| plan[30 + usize::from(k)] == PLAN_NONE)
+    {
+        return None;
+    }
     Some(plan)
 }
+
+/// The header slots (`200 + k`: `k`) of the required header fields: SenderCompID,
+/// TargetCompID, MsgSeqNum, SendingTime (as [`HeaderBuilder::finish`]).
+const HEADER_REQUIRED: [u8; 4] = [0, 1, 4, 7];
 
 /// The value of the field at index `at` of `f` (`Ok(None)`: [`PLAN_NONE`]); `Err` for any
 /// problem (the caller then takes the full path, which reports it).
@@ -505,6 +527,35 @@ fn planned<'a, T: FieldValue<'a>>(buf: &'a [u8], f: &PlanFields, at: u8) -> Resu
     T::parse_in(buf, fl.start as usize, fl.end as usize)
         .map(Some)
         .map_err(|_| ())
+}
+
+/// [`planned`] for a required field: a plan exists only when every required field of its view
+/// is present (see [`plan`]), so `at` is a field of the message and needs no presence test.
+#[inline(always)]
+fn planned_req<'a, T: FieldValue<'a>>(buf: &'a [u8], f: &PlanFields, at: u8) -> Result<T, ()> {
+    debug_assert_ne!(at, PLAN_NONE);
+    let fl = &f[usize::from(at)];
+    T::parse_in(buf, fl.start as usize, fl.end as usize).map_err(|_| ())
+}
+
+/// [`planned_req`] for a field that may have a lane in the batch `fx` (see [`planned_fx`]).
+#[inline(always)]
+fn planned_fx_req<'a, T: FieldValue<'a>>(
+    buf: &'a [u8],
+    f: &PlanFields,
+    at: u8,
+    fx: &[i64; 8],
+    lane: u8,
+) -> Result<T, ()> {
+    if T::FIXED8 && lane < 8 {
+        let v = fx[usize::from(lane & 7)];
+        if v >= 0 {
+            if let Some(x) = T::from_fixed8(v) {
+                return Ok(x);
+            }
+        }
+    }
+    planned_req(buf, f, at)
 }
 
 /// [`planned`] for a field that may have a lane in the batch `fx` (see [`fixed8_batch`]):
@@ -528,16 +579,23 @@ fn planned_fx<'a, T: FieldValue<'a>>(
 }
 
 /// The fixed-point fields of a planned view converted in one batch: lane `i` is the field of
-/// slot `slots[i]` (0: none). A lane is converted when its field is present, 1 to 8 bytes long
+/// slot `slots[i]` (0: none), `req[i]` when that field is required (always present in a
+/// plan: no presence test). A lane is converted when its field is present, 1 to 8 bytes long
 /// with 8 bytes before its end, and digits with at most one dot (see [`scan::fixed8_x8`], which
 /// also checks the length).
 #[inline(always)]
-fn fixed8_batch(buf: &[u8], f: &PlanFields, plan: &Plan, slots: &[u8; 8]) -> [i64; 8] {
+fn fixed8_batch(
+    buf: &[u8],
+    f: &PlanFields,
+    plan: &Plan,
+    slots: &[u8; 8],
+    req: &[bool; 8],
+) -> [i64; 8] {
     let mut w = [0u64; 8];
     let mut k = [0u64; 8];
     for i in 0..8 {
         let at = plan[usize::from(slots[i]) % PLAN_LEN];
-        if slots[i] == 0 || at == PLAN_NONE {
+        if slots[i] == 0 || (!req[i] && at == PLAN_NONE) {
             continue;
         }
         let fl = &f[usize::from(at)];
@@ -565,6 +623,17 @@ const fn fx_slots(fixed8: &[bool]) -> [u8; 8] {
     out
 }
 
+/// Whether the field of each lane (see [`fx_slots`]) is required (`required[slot - 1]`).
+const fn fx_required(lanes: &[u8; 8], required: &[bool]) -> [bool; 8] {
+    let mut out = [false; 8];
+    let mut l = 0;
+    while l < 8 {
+        out[l] = lanes[l] != 0 && required[lanes[l] as usize - 1];
+        l += 1;
+    }
+    out
+}
+
 /// The lane of slot `slot` in `lanes` (see [`fx_slots`]), 8 when it has none.
 const fn fx_lane(lanes: &[u8; 8], slot: u8) -> u8 {
     let mut l = 0;
@@ -584,14 +653,14 @@ fn planned_header<'a>(m: &Message<'a>, plan: &Plan, f: &PlanFields) -> Result<He
     let h = |k: usize| plan[30 + k];
     Ok(Header {
         begin_string: m.begin_string(),
-        sender_comp_id: planned(buf, f, h(0))?.ok_or(())?,
-        target_comp_id: planned(buf, f, h(1))?.ok_or(())?,
+        sender_comp_id: planned_req(buf, f, h(0))?,
+        target_comp_id: planned_req(buf, f, h(1))?,
         on_behalf_of_comp_id: planned(buf, f, h(2))?,
         deliver_to_comp_id: planned(buf, f, h(3))?,
-        msg_seq_num: planned(buf, f, h(4))?.ok_or(())?,
+        msg_seq_num: planned_req(buf, f, h(4))?,
         poss_dup: planned(buf, f, h(5))?,
         poss_resend: planned(buf, f, h(6))?,
-        sending_time: planned(buf, f, h(7))?.ok_or(())?,
+        sending_time: planned_req(buf, f, h(7))?,
         orig_sending_time: planned(buf, f, h(8))?,
         appl_ver_id: planned(buf, f, h(9))?,
     })
@@ -628,14 +697,23 @@ macro_rules! view_slots {
         }
     };
 }
-/// A required field from a plan: present, or the full path (which reports it).
-macro_rules! plan_req {
-    (req, $v:ident, $label:lifetime) => {
-        let Some($v) = $v else {
-            break $label;
-        };
+/// A field from a plan: a required one is always there (see [`plan`]), an optional one is an
+/// `Option`.
+macro_rules! plan_get {
+    (req, $ty:ty, $($a:expr),*) => {
+        planned_fx_req::<$ty>($($a),*)
     };
-    (opt, $v:ident, $label:lifetime) => {};
+    (opt, $ty:ty, $($a:expr),*) => {
+        planned_fx::<$ty>($($a),*)
+    };
+}
+macro_rules! is_req {
+    (req) => {
+        true
+    };
+    (opt) => {
+        false
+    };
 }
 macro_rules! put {
     (req, $w:expr, $tag:literal, $v:expr) => {
@@ -691,7 +769,7 @@ macro_rules! view {
                         // OrderCancelReplaceRequest, often with one present: scalar was
                         // cheaper.)
                         let fx = if Self::FX_SLOTS[2] != 0 {
-                            fixed8_batch(buf, f, plan, &Self::FX_SLOTS)
+                            fixed8_batch(buf, f, plan, &Self::FX_SLOTS, &Self::FX_REQUIRED)
                         } else {
                             [-1; 8]
                         };
@@ -699,16 +777,17 @@ macro_rules! view {
                             break 'plan;
                         };
                         $(
-                            let Ok($field) = planned_fx::<$ty>(
+                            let Ok($field) = plan_get!(
+                                $kind,
+                                $ty,
                                 buf,
                                 f,
                                 plan[usize::from(s::$field)],
                                 &fx,
-                                const { fx_lane(&Self::FX_SLOTS, s::$field) },
+                                const { fx_lane(&Self::FX_SLOTS, s::$field) }
                             ) else {
                                 break 'plan;
                             };
-                            plan_req!($kind, $field, 'plan);
                         )*
                         let out = Self { header, $($field,)* raw: Raw(Some(*m)) };
                         $( $check(&out)?; )?
@@ -737,8 +816,14 @@ macro_rules! view {
                 Ok(wrap(out))
             }
 
+            /// Whether the field of slot `i + 1` is required (a plan has them all, see [`plan`]).
+            const REQUIRED: &'static [bool] = &[$(is_req!($kind)),*];
+
             /// The slots of the view's fixed-point fields, the lanes of [`fixed8_batch`].
             const FX_SLOTS: [u8; 8] = fx_slots(&[$(<$ty as FieldValue<'a>>::FIXED8),*]);
+
+            /// Which lanes of [`fixed8_batch`] hold a required field.
+            const FX_REQUIRED: [bool; 8] = fx_required(&Self::FX_SLOTS, Self::REQUIRED);
 
             /// tag -> slot of this view (see [`slot_table`]).
             #[inline(always)]
