@@ -722,6 +722,19 @@ static inline int lpscore_read_words(const lpscore_board *board, uint64_t row_in
 }
 
 /**
+ * The sequence word of row row_index into *seq: one load from the row's first cache line, no copy.
+ * It grows by 2 with every publication of the row (odd while a write is in progress): a reader that
+ * only needs to know whether a row moved polls this word and leaves the row's second line to the
+ * writer, then reads the row for its contents. Returns LPSCORE_OK or LPSCORE_ERR_INVAL.
+ */
+static inline int lpscore_row_seq(const lpscore_board *board, uint64_t row_index, uint64_t *seq) {
+    if (board == NULL || seq == NULL || row_index >= board->n_rows) return LPSCORE_ERR_INVAL;
+    /* Acquire: pairs with the writer's final Release store of the even seq. */
+    *seq = __atomic_load_n(board->rows + 16 * (size_t)row_index, __ATOMIC_ACQUIRE);
+    return LPSCORE_OK;
+}
+
+/**
  * Consistent copy of the row of (symbol slot sym, bucket slot bucket, LP index lp) into *row.
  * sym comes from lpscore_symbol() or is LPSCORE_ALL_SYMBOLS; bucket is 0..n_buckets-1 or
  * LPSCORE_ALL_BUCKETS; lp comes from lpscore_lp(). A row never published reads as zeros with

@@ -572,6 +572,14 @@ class Scoreboard:
             raise IndexError(f"row {row_index} outside 0..{self.n_rows - 1}")
         return struct.unpack("<16Q", self._seq_copy(self._rows_off // 8 + 16 * row_index))
 
+    def row_seq(self, row_index: int) -> int:
+        """The sequence word of row ``row_index`` (one aligned 64-bit load, no copy). It grows by 2
+        with every publication of the row (odd while a write is in progress): poll it to learn that
+        a row moved, then read the row for its contents."""
+        if not 0 <= row_index < self.n_rows:
+            raise IndexError(f"row {row_index} outside 0..{self.n_rows - 1}")
+        return self._w[self._rows_off // 8 + 16 * row_index]
+
     def read(self, symbol: Union[str, int, None], bucket: Optional[int], lp: Union[str, int]) -> Row:
         """Consistent copy of the row of (symbol, bucket, LP).
 

@@ -706,6 +706,35 @@ impl Scoreboard {
         read_row(r)
     }
 
+    /// The sequence word of row `row_index`: one load from the row's first cache line, no copy.
+    /// It grows by 2 with every publication of the row (odd while a write is in progress), so a
+    /// reader that only needs to know whether a row moved (to re-read it, or to time a
+    /// publication) polls this word and leaves the row's second line to the writer. A new value
+    /// says only that a write began: read the row ([`Self::read_words`]) for its contents.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("lpscore-doc-rseq-{}", std::process::id()));
+    /// # let mut w = lpscore_shm::Writer::create(&path, &Default::default())?;
+    /// let sb = lpscore_shm::Scoreboard::open(&path)?;
+    /// let before = sb.row_seq(3)?;
+    /// w.publish_words(3, &[1; 15])?;
+    /// assert_eq!(sb.row_seq(3)?, before + 2);
+    /// assert!(sb.row_seq(usize::MAX).is_err());
+    /// # drop(w); let _ = std::fs::remove_file(&path);
+    /// # let mut l = path.into_os_string(); l.push(".lock"); let _ = std::fs::remove_file(l);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn row_seq(&self, row_index: usize) -> Result<u64, ReadError> {
+        let r = self
+            .board
+            .row(row_index as u64)
+            .ok_or(ReadError::OutOfRange)?;
+        // Acquire pairs with the writer's final Release store of the even `seq`: a reader that
+        // sees it and then reads the row sees at least that write's words.
+        Ok(r.seq.load(Ordering::Acquire))
+    }
+
     /// The LP's row over all symbols and all sizes.
     ///
     /// ```

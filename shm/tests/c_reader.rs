@@ -384,6 +384,9 @@ fn c_reader_prints_every_field_while_the_writer_runs() {
     assert_eq!(get(&kv, "bucket"), "1");
     assert_eq!(get_u64(&kv, "row_index"), beta_idx as u64);
     check_row(&kv, &beta_row);
+    // A row at rest: its sequence word alone equals the seqlock copy's.
+    assert_eq!(get_u64(&kv, "row_seq"), get_u64(&kv, "seq"));
+    assert_eq!(get_u64(&kv, "row_seq"), 2);
     assert_eq!(get_u64(&kv, "rank_count"), 3);
     assert_eq!(get(&kv, "rank0"), "LP_GAMMA:90");
     assert_eq!(get(&kv, "rank1"), "LP_ALPHA:71.5");
@@ -518,6 +521,7 @@ int use_everything(const char *path) {
     if (rc == LPSCORE_OK) rc = (int)(row.flags & LPSCORE_ROW_HAS_DATA);
     if (lpscore_read_words(&b, (uint64_t)lpscore_row_index(&b, LPSCORE_ALL_SYMBOLS, 0, 0), words) == LPSCORE_OK)
         rc += (int)(words[1] & 1u);
+    if (lpscore_row_seq(&b, 0, &words[0]) == LPSCORE_OK) rc += (int)(words[0] & 1u);
     rc += lpscore_snapshot(&b, (uint32_t)sym, 0, rows, 16);
     rc += lpscore_rank(&b, (uint32_t)sym, 0, 0, rank, 16);
     rc += lpscore_profile(&b, 0, &prof);

@@ -61,6 +61,7 @@ with m.Scoreboard(path) as sb:
             print(f"symbol_slot={sb.symbol(sym)}")
         print(f"row_index={sb.row_index(sym, bucket, lp)}")
         row = patient(sb.read, sym, bucket, lp)
+        print(f"row_seq={sb.row_seq(sb.row_index(sym, bucket, lp))}")
         for k, v in row._asdict().items():
             if k == "score":
                 for i, s in enumerate(v):
@@ -401,6 +402,9 @@ fn python_reader_prints_every_field_while_the_writer_runs() {
     assert_eq!(get_u64(&kv, "symbol_slot"), msft.index() as u64);
     assert_eq!(get_u64(&kv, "row_index"), idx as u64);
     check_row(&kv, &rows[0]);
+    // A row at rest: its sequence word alone equals the seqlock copy's.
+    assert_eq!(get_u64(&kv, "row_seq"), get_u64(&kv, "seq"));
+    assert_eq!(get_u64(&kv, "row_seq"), 2);
     assert_eq!(get_u64(&kv, "snapshot_count"), 3);
     assert_eq!(get_u64(&kv, "snapshot_same"), 1);
     assert_eq!(get(&kv, "rank"), "LP_TWO:93.75,LP_THREE:61.0,LP_ONE:40.5");

@@ -183,6 +183,11 @@ int main(int argc, char **argv) {
     else printf("bucket=%u\n", bucket);
     printf("row_index=%" PRId64 "\n", lpscore_row_index(&b, (uint32_t)sym, bucket, (uint32_t)lp));
     printf("seq=%" PRIu64 "\n", row.seq);
+    {
+        uint64_t rs = 0;
+        int64_t ri = lpscore_row_index(&b, (uint32_t)sym, bucket, (uint32_t)lp);
+        if (ri >= 0 && lpscore_row_seq(&b, (uint64_t)ri, &rs) == LPSCORE_OK) printf("row_seq=%" PRIu64 "\n", rs);
+    }
     printf("publish_ns=%" PRIu64 "\n", row.publish_ns);
     printf("eff_orders=%.9g\neff_fills=%.9g\n", (double)row.eff_orders, (double)row.eff_fills);
     printf("fill_rate=%.9g\nreject_rate=%.9g\n", (double)row.fill_rate, (double)row.reject_rate);
