@@ -575,6 +575,10 @@ struct FillCells {
     first_lat: Option<u64>,
     obs: FillObs,
     late: Option<(Stamps, f64)>,
+    /// The fill's record for the fill ring, and whether its markouts are scheduled: added
+    /// after the cells (no row reads the ring), so after the report's own row is out.
+    rec: FillRec,
+    schedule: bool,
 }
 
 /// The scoring engine.
@@ -623,6 +627,21 @@ pub struct Engine<S: RowSink> {
     acks: Vec<(Ack, Outcome)>,
     counters: Counters,
     sink: S,
+    /// Tests: the early own-row publication switched off, and how often it ran.
+    #[cfg(test)]
+    early_rows: EarlyRows,
+}
+
+/// Test hooks of [`Engine::apply_exec`]'s early own-row publication.
+#[cfg(test)]
+#[derive(Debug, Default, Clone, Copy)]
+struct EarlyRows {
+    /// Off: every row waits for the publication pass (the reference).
+    off: bool,
+    /// Own rows published early while nothing was pending.
+    fresh: u64,
+    /// Own rows published early that were already pending (a markout of the same event).
+    pending: u64,
 }
 
 impl<S: RowSink> core::fmt::Debug for Engine<S> {
@@ -727,6 +746,8 @@ impl<S: RowSink> Engine<S> {
             lps,
             sink,
             cfg,
+            #[cfg(test)]
+            early_rows: EarlyRows::default(),
         })
     }
 
@@ -754,6 +775,8 @@ impl<S: RowSink> Engine<S> {
             Event::BusinessReject(b) => self.on_business_reject(now, b),
         }
         self.maybe_flush(now);
+        // Hints for later events, once this event's rows are out.
+        self.prefetch_ahead();
     }
 
     /// Moves event time to `ts_ns` with no event (idle): resolves due markouts, publishes what is
@@ -761,6 +784,7 @@ impl<S: RowSink> Engine<S> {
     pub fn tick(&mut self, ts_ns: u64) {
         let now = self.advance(ts_ns);
         self.maybe_flush(now);
+        self.prefetch_ahead();
         if !self.commands.is_empty() {
             self.flush();
         }
@@ -810,11 +834,7 @@ impl<S: RowSink> Engine<S> {
                 self.stats.prefetch_bins(next);
                 self.sink.prefetch(self.stats.key(next));
             }
-            self.stats.head_mut(id).dirty = false;
-            let row = self.row_of(id, now, st);
-            let key = self.stats.key(id);
-            self.sink.publish(key, &row);
-            self.counters.publications += 1;
+            self.publish_row(id, now, st);
         }
         ids.clear();
         self.dirty = ids;
@@ -823,6 +843,40 @@ impl<S: RowSink> Engine<S> {
         for (a, o) in self.acks.drain(..) {
             a.complete(o);
         }
+    }
+
+    /// Publishes cell `id`'s row now (`now` the event time, `st` its stamps) and clears its
+    /// dirty flag. Out of line: the publication pass and [`Engine::apply_exec`]'s early
+    /// publication of a report's own row share one copy of the row code (~9 KiB of straight
+    /// line: two inlined copies would both be fetched per fill).
+    #[inline(never)]
+    fn publish_row(&mut self, id: u32, now: u64, st: Stamps) {
+        self.stats.head_mut(id).dirty = false;
+        let row = self.row_of(id, now, st);
+        let key = self.stats.key(id);
+        self.sink.publish(key, &row);
+        self.counters.publications += 1;
+    }
+
+    /// Whether this event's publication pass, run at its end by [`Engine::maybe_flush`], will
+    /// publish the dirty rows with nothing changed before them: the pass is due (`force_flush`,
+    /// or the oldest pending row, this event's if none is pending, is `publish_interval_ns`
+    /// old), no command is queued (weights and pauses change rows), no priors refresh is due
+    /// (the pooled priors change every row) and no republication is pending (it adds rows to
+    /// the pass). A command queued by another thread after this check is applied by the pass,
+    /// which then republishes the rows it changes: as if it had come one event later.
+    #[inline]
+    fn pass_due_as_is(&self, now: u64) -> bool {
+        let oldest = if self.dirty.is_empty() {
+            now
+        } else {
+            self.first_dirty_ns
+        };
+        let every = self.cfg.prior_refresh_ns;
+        (self.force_flush || now.saturating_sub(oldest) >= self.cfg.publish_interval_ns)
+            && self.republish.is_none()
+            && (every == 0 || now.saturating_sub(self.last_prior_ns) < every)
+            && self.commands.is_empty()
     }
 
     /// The queue control commands go through (weights, pauses). Push from any thread.
@@ -1025,7 +1079,6 @@ impl<S: RowSink> Engine<S> {
                 break;
             }
         }
-        self.prefetch_ahead();
         let ttl = self.cfg.early_ttl_ns;
         while let Some(m) = self
             .early
@@ -1041,7 +1094,8 @@ impl<S: RowSink> Engine<S> {
 
     /// Hints for work that comes due at later events, whose addresses are known now: the cells
     /// of the next markouts of each horizon (their queues resolve in order) and the next retired
-    /// order. Reads only; changes no result.
+    /// order. Reads only; changes no result. Issued at the end of an event (after its rows are
+    /// out: the report's own row does not wait for them), not at the start of the next.
     #[inline]
     fn prefetch_ahead(&mut self) {
         let stats = &self.stats;
@@ -1498,7 +1552,8 @@ impl<S: RowSink> Engine<S> {
                 if !m.consumed && (m.key == key || m.orig_key == key) {
                     self.early.consume(j);
                     self.counters.early_matched += 1;
-                    self.apply_exec(now, &m, slot);
+                    // Another report of this order may follow in this event: no early row.
+                    self.apply_exec(now, &m, slot, false);
                 }
             }
         }
@@ -1670,7 +1725,7 @@ impl<S: RowSink> Engine<S> {
             return;
         }
         match self.find_order(m.key, m.orig_key) {
-            Some(slot) => self.apply_exec(now, &m, slot),
+            Some(slot) => self.apply_exec(now, &m, slot, true),
             None => {
                 if self.early.push(m) {
                     self.counters.early_buffered += 1;
@@ -1756,7 +1811,10 @@ impl<S: RowSink> Engine<S> {
         })
     }
 
-    fn apply_exec(&mut self, now: u64, m: &ExecMsg, slot: u32) {
+    /// Applies execution report `m` to the order in `slot`. `last`: no other report or
+    /// observation of this event updates a cell after it (its own row may then be published
+    /// early, see below).
+    fn apply_exec(&mut self, now: u64, m: &ExecMsg, slot: u32, last: bool) {
         if self.orders.get(slot).lp == NO_LP && m.lp_hint != NO_LP {
             self.orders.get_mut(slot).lp = m.lp_hint;
         }
@@ -1827,7 +1885,7 @@ impl<S: RowSink> Engine<S> {
             return;
         }
         let st = self.stamps_mut(now);
-        self.each_cell(now, o.lp, o.sym, o.bucket, |c| {
+        let apply = |c: &mut crate::kpi::CellMut<'_>| {
             if let Some(t) = &term {
                 t.apply(c);
             }
@@ -1848,7 +1906,65 @@ impl<S: RowSink> Engine<S> {
                     c.add_w(ix::QTY_FILLED, w, q);
                 }
             }
-        });
+        };
+        let s = (o.sym < self.stats.max_symbols).then_some(o.sym);
+        let b = (o.bucket != NO_BUCKET).then_some(o.bucket);
+        let (ids, n) = if o.lp == NO_LP {
+            ([0; 4], 0)
+        } else {
+            self.stats.fan_out(o.lp, s, b)
+        };
+        let ids = &ids[..n];
+        // The report's own row (its first cell: LP x symbol x size bucket, the row an SOR reads)
+        // goes out as soon as its cell is updated, before the wider cells are, when this event's
+        // publication pass would publish it first anyway: the last report of the event
+        // (`last`: nothing updates a cell after it), the pass due as is, and the row first in
+        // the pass's order (nothing pending, or it is the first pending row: a markout of this
+        // event). Each row reads only its own cell and state no cell update touches (priors,
+        // weights, pauses, the event time), so every row has the same bits, and the rows go out
+        // in the same order; the pass publishes the others.
+        let early = last
+            && !ids.is_empty()
+            && self.dirty.first().is_none_or(|&d| d == ids[0])
+            && self.pass_due_as_is(now);
+        #[cfg(test)]
+        let early = early && !self.early_rows.off;
+        if early {
+            // Its scoreboard row and histogram lines (the header and sums are near: the report's
+            // own hint asked for them).
+            self.stats.prefetch_bins(ids[0]);
+            self.sink.prefetch(self.stats.key(ids[0]));
+        }
+        for (j, &id) in ids.iter().enumerate() {
+            apply(&mut self.stats.cell_mut(id));
+            if early && j == 0 {
+                self.publish_row(id, self.clock.now_ns(), st);
+            }
+        }
+        if early {
+            // The pending list and its age as if the row had been queued (same snapshot).
+            let was_empty = self.dirty.is_empty();
+            let first_dirty = self.first_dirty_ns;
+            #[cfg(test)]
+            if was_empty {
+                self.early_rows.fresh += 1;
+            } else {
+                self.early_rows.pending += 1;
+            }
+            if !was_empty {
+                // It was the first pending row (published above, its flag cleared).
+                self.dirty.remove(0);
+            }
+            self.touch(&ids[1..], now);
+            self.first_dirty_ns = if was_empty { now } else { first_dirty };
+            // With nothing left pending (a one-cell fan-out), the pass does not run: it would
+            // have published this row only (no command was queued, no refresh was due).
+        } else {
+            self.touch(ids, now);
+        }
+        if let Some(f) = &fill {
+            self.marks.add(f.rec, f.schedule);
+        }
     }
 
     /// The order and fill-ring side of a fill (first-fill time, the fill's record and markouts)
@@ -1884,13 +2000,14 @@ impl<S: RowSink> Engine<S> {
         // From the record as built (`Markouts::add` sets only its bookkeeping fields).
         let obs = FillObs::of(&rec, 1.0);
         let schedule = o.price_ok && o.lp != NO_LP && o.sym != u32::MAX;
-        self.marks.add(rec, schedule);
         // A fill after the order was counted (fill after cancel): add it to the filled shares.
         let late = late.then(|| (self.stamps_mut(o.t_a), m.last_qty as f64));
         FillCells {
             first_lat,
             obs,
             late,
+            rec,
+            schedule,
         }
     }
 

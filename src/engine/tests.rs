@@ -384,6 +384,24 @@ fn trade_bust_and_correction() {
     assert_eq!(e.counters().corrections, 1);
 }
 
+/// Every fill enters the fill ring, an unattributed one (no LP: no cell, no row) included: a
+/// bust or correction then finds it. (`Engine::apply_exec` adds the record after the cells, on
+/// every path.)
+#[test]
+fn every_fill_is_in_the_fill_ring() {
+    let mut e = engine(raw_cfg());
+    e.on_event(T0, &quote("XYZ", 100.00, 100.02));
+    e.on_event(T0, &nos("U1", "XYZ", b'1', 100, ""));
+    e.on_event(T0 + MS, &er("U1", "E1", b'F', 40, 100.01));
+    e.on_event(T0, &nos("A1", "XYZ", b'1', 100, "LP_A"));
+    e.on_event(T0 + MS, &er("A1", "E2", b'F', 40, 100.01));
+    assert_eq!(e.counters().unattributed, 0);
+    e.on_event(T0 + 2 * MS, &amend("U1", "E3", b'H', "E1", 0, 0.0));
+    e.on_event(T0 + 2 * MS, &amend("A1", "E4", b'G', "E2", 30, 100.0));
+    let c = e.counters();
+    assert_eq!((c.unknown_exec_ref, c.busts, c.corrections), (0, 1, 1));
+}
+
 #[test]
 fn cancel_reject_rate_and_replace_chain() {
     let mut e = engine(raw_cfg());
@@ -853,7 +871,13 @@ const LPS: [&str; 4] = ["LP_A", "LP_B", "LP_C", ""];
 const TYPES: [u8; 10] = [b'0', b'F', b'F', b'F', b'4', b'8', b'C', b'3', b'5', b'X'];
 
 fn play(ops: &[Op], cfg: EngineConfig) -> Engine<MemorySink> {
+    play_early(ops, cfg, true)
+}
+
+/// [`play`] with the early own-row publication on or off.
+fn play_early(ops: &[Op], cfg: EngineConfig, early: bool) -> Engine<MemorySink> {
     let mut e = engine(cfg);
+    e.early_rows.off = !early;
     let mut t = T0;
     for o in ops {
         t += 3 * MS;
@@ -902,7 +926,33 @@ fn play(ops: &[Op], cfg: EngineConfig) -> Engine<MemorySink> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    // Irregular streams (reports before their orders, several applied by one NewOrderSingle,
+    // duplicates, busts, cancels, ticks), published after every event and coalesced: the early
+    // own-row publication changes no publication and no state.
+    #[test]
+    fn early_own_row_changes_nothing_on_irregular_streams(
+        ops in proptest::collection::vec(op(), 1..120),
+        coalesce in any::<bool>(),
+    ) {
+        let mut cfg = raw_cfg();
+        cfg.fast_half_life_ns = 60 * SEC;
+        cfg.slow_half_life_ns = 3600 * SEC;
+        cfg.horizons_ns = vec![3 * MS, 9 * MS];
+        cfg.score_horizon_ns = 9 * MS;
+        cfg.publish_interval_ns = if coalesce { 4 * MS } else { 0 };
+        let mut a = play_early(&ops, cfg.clone(), true);
+        let mut b = play_early(&ops, cfg, false);
+        let (la, lb) = (&a.sink().log, &b.sink().log);
+        prop_assert_eq!(la.len(), lb.len());
+        for ((ka, ra), (kb, rb)) in la.iter().zip(lb) {
+            prop_assert_eq!(ka, kb);
+            prop_assert!(ra.bits_eq(rb));
+        }
+        prop_assert_eq!(a.counters(), b.counters());
+        prop_assert!(engine_state(&mut a) == engine_state(&mut b));
+    }
 
     // Whatever arrives (duplicates, busts of unknown fills, reports before orders, garbage
     // ExecTypes), every published rate is in [0, 1], every active score in [0, 100], every value
@@ -1078,5 +1128,205 @@ fn one_pass_report_cells_match_per_observation_cells() {
             // The tiny half-lives did move the bases past their first value.
             assert!(want.fast.base > 60);
         }
+    }
+}
+
+/// The engine's whole state as bytes (orders, cells, pending rows and their age, counters...).
+fn engine_state(e: &mut Engine<MemorySink>) -> Vec<u8> {
+    let mut enc = crate::journal::codec::Enc::new();
+    e.encode_state(&mut enc);
+    enc.buf
+}
+
+/// [`early_run`]'s result: rows (key, words), per event (rows so far, `first_dirty_ns`, pending
+/// rows), the final state, the early path's counts.
+type EarlyRun = (
+    Vec<(RowKey, [u64; 15])>,
+    Vec<(usize, u64, usize)>,
+    Vec<u8>,
+    EarlyRows,
+);
+
+/// Everything a stream publishes, event by event, with the early own-row publication on or off:
+/// the rows (key and words) in order, after each event where its rows end and the pending rows'
+/// age and number, the final state and how often the early path ran. Every `commands_every` events (0: never) a command is queued first:
+/// alternately new weights for profile 0 and an LP's pause toggled.
+fn early_run(
+    cfg: &EngineConfig,
+    evs: &[(u64, OwnedEvent)],
+    commands_every: usize,
+    early: bool,
+) -> EarlyRun {
+    let mut e = engine(cfg.clone());
+    e.early_rows.off = !early;
+    let mut ends = Vec::with_capacity(evs.len() + 1);
+    let mut paused = [false; 3];
+    for (i, (t, ev)) in evs.iter().enumerate() {
+        if commands_every > 0 && i % commands_every == commands_every - 1 {
+            let k = i / commands_every;
+            let c = if k % 2 == 0 {
+                let mut w = e.profiles.weights[0];
+                w.rotate_left(1 + k % 3);
+                if w.iter().all(|x| *x == 0.0) {
+                    w[0] = 1.0;
+                }
+                Command::SetWeights {
+                    profile: 0,
+                    weights: w,
+                }
+            } else {
+                let lp = k % 3;
+                paused[lp] = !paused[lp];
+                Command::PauseLp {
+                    lp: lp as u16,
+                    paused: paused[lp],
+                }
+            };
+            assert!(e.commands().push(c).is_ok());
+        }
+        e.on_event(*t, &ev.as_event());
+        ends.push((e.sink().log.len(), e.first_dirty_ns, e.dirty.len()));
+    }
+    if let Some((t, _)) = evs.last() {
+        e.tick(t + 100 * SEC);
+    }
+    ends.push((e.sink().log.len(), e.first_dirty_ns, e.dirty.len()));
+    let rows = e
+        .sink()
+        .log
+        .iter()
+        .map(|(k, r)| (*k, r.to_words()))
+        .collect();
+    (rows, ends, engine_state(&mut e), e.early_rows)
+}
+
+/// A stream like `wire_latency`'s: one LP, one symbol, an order every millisecond and its fill
+/// half a millisecond later (every third one in two partial fills, after an ack; every fifth
+/// one's ack and fill before the order), a quote every 10 orders. With a 5 ms score horizon, the fill's own cells were just made pending by a
+/// markout resolved at the same event.
+fn wire_like(n: usize) -> Vec<(u64, OwnedEvent)> {
+    let mut v = Vec::new();
+    let lp = String::from("LP_A");
+    for k in 0..n {
+        let t = T0 + k as u64 * MS;
+        if k % 10 == 0 {
+            let m = 50 * 100_000_000 + (k as i64 % 7) * 1_000_000;
+            v.push((
+                t,
+                OwnedEvent::Quote {
+                    symbol: "ACME".into(),
+                    bid: m - 1_000_000,
+                    ask: m + 1_000_000,
+                },
+            ));
+        }
+        v.push((
+            t,
+            OwnedEvent::NewOrder {
+                cl_ord_id: format!("W{k}"),
+                symbol: "ACME".into(),
+                side: b'1' + (k % 2) as u8,
+                qty: 100,
+                lp: lp.clone(),
+            },
+        ));
+        let exec = |x: &str, ty: u8, q: u64| OwnedEvent::Exec {
+            cl_ord_id: format!("W{k}"),
+            exec_id: format!("X{k}{x}"),
+            exec_type: ty,
+            last_qty: q,
+            last_px: if q > 0 {
+                50 * 100_000_000 + 1_000_000
+            } else {
+                0
+            },
+            lp: lp.clone(),
+        };
+        if k % 5 == 1 {
+            // Both reports before their order: its NewOrderSingle applies the two.
+            let o = v.pop().expect("the order");
+            v.push((t, exec("a", b'0', 0)));
+            v.push((t, exec("f", b'F', 100)));
+            v.push((t + MS / 8, o.1));
+        } else if k % 3 == 0 {
+            v.push((t + MS / 4, exec("a", b'0', 0)));
+            v.push((t + MS / 2, exec("f", b'F', 40)));
+            v.push((t + 3 * MS / 4, exec("g", b'F', 60)));
+        } else {
+            v.push((t + MS / 2, exec("f", b'F', 100)));
+        }
+    }
+    v
+}
+
+/// The early publication of a report's own row (`Engine::apply_exec`, when the event's pass
+/// would publish it first anyway) changes nothing a reader or a snapshot sees: the same rows
+/// with the same bits, in the same order, at the same events, and the same final state
+/// (pending rows, their age, counters), against the same streams with it off. Streams: the
+/// synthetic one published after every event with bucket totals and commands queued between
+/// events; with tiny half-lives and frequent priors refreshes (a refresh due at an event turns
+/// it off); the `wire_latency`-like stream where a markout of the same event made the own row
+/// pending first (and orders that apply two early reports); one-cell fan-outs (symbol table
+/// full); coalesced publication. Each run but the last checks the early path ran.
+#[test]
+fn early_own_row_publication_changes_no_publication() {
+    let base = EngineConfig {
+        stale_quote_ns: 0,
+        publish_interval_ns: 0,
+        bucket_totals: true,
+        ..EngineConfig::default()
+    };
+    let evs = synth(1500, 11);
+    let tiny = EngineConfig {
+        fast_half_life_ns: 20 * MS,
+        slow_half_life_ns: 200 * MS,
+        prior_refresh_ns: 30 * MS,
+        ..base.clone()
+    };
+    let coalesced = EngineConfig {
+        publish_interval_ns: 30 * MS,
+        ..base.clone()
+    };
+    let wire = EngineConfig {
+        horizons_ns: vec![2 * MS, 5 * MS],
+        score_horizon_ns: 5 * MS,
+        ..base.clone()
+    };
+    let wire_evs = wire_like(400);
+    // 2 of the stream's 8 symbols have cells; the others' orders feed the LP's total only.
+    let full = EngineConfig {
+        max_symbols: 2,
+        bucket_totals: false,
+        ..base.clone()
+    };
+    for (name, cfg, evs, commands_every) in [
+        ("publish now, bucket totals, commands", &base, &evs, 97),
+        ("tiny half-lives, priors refreshes", &tiny, &evs, 0),
+        ("wire-like, markouts at the event", &wire, &wire_evs, 0),
+        ("symbol table full: one-cell fan-outs", &full, &evs, 0),
+        ("coalesced", &coalesced, &evs, 0),
+    ] {
+        let (ra, ea, sa, early) = early_run(cfg, evs, commands_every, true);
+        let (rb, eb, sb, off) = early_run(cfg, evs, commands_every, false);
+        assert_eq!(off.fresh + off.pending, 0, "{name}");
+        // Coalesced, a row is rarely first when the pass is due: the path may not run.
+        if name != "coalesced" {
+            assert!(
+                early.fresh > 0,
+                "{name}: the early path never ran: {early:?}"
+            );
+        }
+        if name.starts_with("wire") {
+            assert!(early.pending > 100, "{name}: {early:?}");
+        }
+        assert_eq!(ra.len(), rb.len(), "{name}: rows published");
+        for (j, (a, b)) in ra.iter().zip(&rb).enumerate() {
+            assert_eq!(a, b, "{name}: publication {j}");
+        }
+        assert_eq!(
+            ea, eb,
+            "{name}: the events the rows went out at, pending rows"
+        );
+        assert!(sa == sb, "{name}: the final states differ");
     }
 }

@@ -25,7 +25,8 @@
 //! Ends with `{"bench":"wire_latency","uring_p50_ns":..,"uring_p99_ns":..,"busypoll_p50_ns":..,
 //! "busypoll_p99_ns":..,"floor_p50_ns":..,"floor_p99_ns":..,...,"busypoll_all_rows_p50_ns":..,...}`.
 //! `--engine-alone` times only the in-process part, also after 20 us of `recv()` spinning on an
-//! idle socket (the hot loop's state between two messages: its caches hold the kernel's lines).
+//! idle socket (the hot loop's state between two messages: its caches hold the kernel's lines),
+//! then both again until the fill's own row is out (a sink noting its publication).
 #![allow(clippy::disallowed_methods)] // a latency harness measures wall time (Instant::now)
 
 use std::io::{ErrorKind, Read, Write};
@@ -198,6 +199,7 @@ fn run_backend(
             break fills_word(&w);
         }
     };
+    let seq_of = |sb: &Scoreboard, row: usize| sb.row_seq(row).expect("row in range");
     let mut own_row = None;
     for k in 0..m.orders.len() {
         s.write_all(&m.orders[k]).unwrap();
@@ -219,19 +221,29 @@ fn run_backend(
                 .unwrap()
         });
         let (before, before_total) = (fills(row), fills(total_row));
+        let seqs = (seq_of(&sb, row), seq_of(&sb, total_row));
         let t0 = Instant::now();
         s.write_all(&m.fills[k]).unwrap();
         let deadline = t0 + Duration::from_millis(200);
-        // Spin on the own row only (a second row read per spin would slow the writer's stores
-        // to it), then on the LP's total row, the last of the fill's rows to be published.
+        // Spin on the own row only, then on the LP's total row, the last of the fill's rows to be
+        // published. Each spin polls the row's sequence word alone (one line, as the floor's
+        // counter): the moment it turns even at a new value is the moment the new row can be
+        // read. The row is then read, outside the timed interval, to check it carries the fill.
         let mut t1 = deadline;
         let mut t2 = deadline;
-        for (r, b, t) in [(row, before, &mut t1), (total_row, before_total, &mut t2)] {
+        for (r, b, mut s0, t) in [
+            (row, before, seqs.0, &mut t1),
+            (total_row, before_total, seqs.1, &mut t2),
+        ] {
             *t = loop {
-                if let Ok(w) = sb.read_words(r) {
-                    if fills_word(&w) != b {
-                        break Instant::now();
+                let sq = seq_of(&sb, r);
+                if sq != s0 && sq & 1 == 0 {
+                    let at = Instant::now();
+                    if fills(r) != b {
+                        break at;
                     }
+                    // Another publication of this row: keep waiting for the fill's.
+                    s0 = sq;
                 }
                 if Instant::now() > deadline {
                     eprintln!("{backend}: fill {k} not seen within 200 ms");
@@ -432,6 +444,118 @@ fn engine_alone(m: &Msgs, warm: usize, spin_recv: bool) -> Histogram<u64> {
     h
 }
 
+/// [`ShmSink`] noting the moment the fill's own row (a symbol and size-bucket row, not a total)
+/// is out: its seqlock write has returned, the moment a reader can see it.
+struct OwnRowClock {
+    inner: ShmSink,
+    all_symbols: u32,
+    all_sizes: u8,
+    armed: bool,
+    at: Option<Instant>,
+}
+
+impl lpscore::publish::RowSink for OwnRowClock {
+    #[inline]
+    fn publish(&mut self, key: lpscore::kpi::RowKey, row: &lpscore::publish::RowValues) {
+        self.inner.publish(key, row);
+        if self.armed && key.sym < self.all_symbols && key.bucket < self.all_sizes {
+            self.at = Some(Instant::now());
+            self.armed = false;
+        }
+    }
+    fn register_lp(&mut self, lp: u16, name: &[u8]) {
+        self.inner.register_lp(lp, name)
+    }
+    fn register_symbol(&mut self, slot: u32, name: &[u8]) {
+        self.inner.register_symbol(slot, name)
+    }
+    fn set_profile(&mut self, idx: u8, name: &[u8], weights: &[f64; lpscore::score::N_WEIGHTS]) {
+        self.inner.set_profile(idx, name, weights)
+    }
+    fn heartbeat(&mut self, now_ns: u64) {
+        self.inner.heartbeat(now_ns)
+    }
+    fn set_lp_paused(&mut self, lp: u16, paused: bool) {
+        self.inner.set_lp_paused(lp, paused)
+    }
+    #[inline]
+    fn prefetch(&self, key: lpscore::kpi::RowKey) {
+        self.inner.prefetch(key)
+    }
+}
+
+/// As [`engine_alone`], timing until the fill's own row is out instead of the whole `on_fix`
+/// (the row the wire-to-score figure waits for; the sink notes it, one clock read inside the
+/// timed interval). Returns (own row, whole `on_fix`) histograms. Not named `engine_alone*`,
+/// so a callgrind run toggled on that name counts the plain path only.
+fn own_row_out(m: &Msgs, warm: usize, spin_recv: bool) -> (Histogram<u64>, Histogram<u64>) {
+    use lpscore::engine::{Engine, FixFeed};
+    let path = std::env::temp_dir().join(format!("lpscore-wire-{}-own.sb", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let cfg = EngineConfig {
+        publish_interval_ns: 0,
+        lps: vec!["LP_A".into()],
+        max_lps: 4,
+        max_symbols: 16,
+        max_cells: 256,
+        ..EngineConfig::default()
+    };
+    let w = lpscore_shm::Writer::create(&path, &writer_options(&cfg)).unwrap();
+    let sink = OwnRowClock {
+        inner: ShmSink::new(w, &cfg),
+        all_symbols: u32::MAX,
+        all_sizes: u8::MAX,
+        armed: false,
+        at: None,
+    };
+    let mut feed = FixFeed::new(Engine::new(cfg.clone(), sink).unwrap());
+    let (all_symbols, all_sizes) = (feed.engine.all_symbols(), feed.engine.all_sizes());
+    let s = feed.engine.sink_mut();
+    (s.all_symbols, s.all_sizes) = (all_symbols, all_sizes);
+    let base = lpscore_shm::realtime_ns();
+    let _ = feed.on_fix(base, 1, &m.quote);
+    let mut own = Histogram::<u64>::new_with_bounds(1, 100_000_000, 3).unwrap();
+    let mut whole = own.clone();
+    let idle = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    idle.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 512];
+    let mut missed = 0u64;
+    for k in 0..m.orders.len() {
+        let ts = base + 100_000 * k as u64;
+        let _ = feed.on_fix(ts, 1, &m.orders[k]);
+        if spin_recv {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_micros(20) {
+                let _ = idle.recv(&mut buf);
+            }
+        }
+        feed.engine.sink_mut().armed = true;
+        feed.engine.sink_mut().at = None;
+        let t0 = Instant::now();
+        let _ = feed.on_fix(ts + 50_000, 1, &m.fills[k]);
+        let t1 = Instant::now();
+        let at = feed.engine.sink_mut().at;
+        if k >= warm {
+            match at {
+                Some(at) => {
+                    own.saturating_record((at - t0).as_nanos() as u64);
+                }
+                None => missed += 1,
+            }
+            whole.saturating_record((t1 - t0).as_nanos() as u64);
+        }
+    }
+    if missed > 0 {
+        eprintln!("own row not published for {missed} fills");
+    }
+    drop(feed);
+    let _ = std::fs::remove_file(&path);
+    let mut l = path.into_os_string();
+    l.push(".lock");
+    let _ = std::fs::remove_file(l);
+    (own, whole)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -459,6 +583,17 @@ fn main() {
             "engine alone after 20 us of recv spinning: p50 {} p99 {} ns",
             s.p50, s.p99
         );
+        for (spin, what) in [
+            (false, "back to back"),
+            (true, "after 20 us of recv spinning"),
+        ] {
+            let (own, whole) = own_row_out(&m, warm, spin);
+            let (own, whole) = (summary(&own), summary(&whole));
+            println!(
+                "fill to own row out, {what}: p50 {} p99 {} ns (whole on_fix in that run: p50 {} p99 {} ns)",
+                own.p50, own.p99, whole.p50, whole.p99
+            );
+        }
         return;
     }
     // Rounds, each measuring the floor then both backends: the host's drift (the floor's p50
