@@ -134,6 +134,27 @@ fn summary(h: &Histogram<u64>) -> Stats {
     }
 }
 
+/// The engine of every measurement: one LP, publication on every event (the row a fill
+/// updates goes out within that event), tables small enough to stay in cache.
+fn harness_config() -> EngineConfig {
+    EngineConfig {
+        publish_interval_ns: 0,
+        lps: vec!["LP_A".into()],
+        max_lps: 4,
+        max_symbols: 16,
+        max_cells: 256,
+        ..EngineConfig::default()
+    }
+}
+
+/// Removes a scoreboard file and its lock file.
+fn remove_board(path: std::path::PathBuf) {
+    let _ = std::fs::remove_file(&path);
+    let mut l = path.into_os_string();
+    l.push(".lock");
+    let _ = std::fs::remove_file(l);
+}
+
 /// The appliance with one backend: returns the latency histogram.
 fn run_backend(
     backend: Backend,
@@ -144,14 +165,7 @@ fn run_backend(
     let path =
         std::env::temp_dir().join(format!("lpscore-wire-{}-{backend}.sb", std::process::id()));
     let _ = std::fs::remove_file(&path);
-    let engine = EngineConfig {
-        publish_interval_ns: 0,
-        lps: vec!["LP_A".into()],
-        max_lps: 4,
-        max_symbols: 16,
-        max_cells: 256,
-        ..EngineConfig::default()
-    };
+    let engine = harness_config();
     let p2 = path.clone();
     let g = spawn_group(
         GroupOptions {
@@ -266,10 +280,7 @@ fn run_backend(
         r.stats.io.batches
     );
     drop(sb);
-    let _ = std::fs::remove_file(&path);
-    let mut l = path.into_os_string();
-    l.push(".lock");
-    let _ = std::fs::remove_file(l);
+    remove_board(path);
     (own, all)
 }
 
@@ -404,14 +415,7 @@ fn engine_alone(m: &Msgs, warm: usize, spin_recv: bool) -> Histogram<u64> {
     use lpscore::engine::{Engine, FixFeed};
     let path = std::env::temp_dir().join(format!("lpscore-wire-{}-alone.sb", std::process::id()));
     let _ = std::fs::remove_file(&path);
-    let cfg = EngineConfig {
-        publish_interval_ns: 0,
-        lps: vec!["LP_A".into()],
-        max_lps: 4,
-        max_symbols: 16,
-        max_cells: 256,
-        ..EngineConfig::default()
-    };
+    let cfg = harness_config();
     let w = lpscore_shm::Writer::create(&path, &writer_options(&cfg)).unwrap();
     let mut feed = FixFeed::new(Engine::new(cfg.clone(), ShmSink::new(w, &cfg)).unwrap());
     let base = lpscore_shm::realtime_ns();
@@ -437,10 +441,7 @@ fn engine_alone(m: &Msgs, warm: usize, spin_recv: bool) -> Histogram<u64> {
         }
     }
     drop(feed);
-    let _ = std::fs::remove_file(&path);
-    let mut l = path.into_os_string();
-    l.push(".lock");
-    let _ = std::fs::remove_file(l);
+    remove_board(path);
     h
 }
 
@@ -492,14 +493,7 @@ fn own_row_out(m: &Msgs, warm: usize, spin_recv: bool) -> (Histogram<u64>, Histo
     use lpscore::engine::{Engine, FixFeed};
     let path = std::env::temp_dir().join(format!("lpscore-wire-{}-own.sb", std::process::id()));
     let _ = std::fs::remove_file(&path);
-    let cfg = EngineConfig {
-        publish_interval_ns: 0,
-        lps: vec!["LP_A".into()],
-        max_lps: 4,
-        max_symbols: 16,
-        max_cells: 256,
-        ..EngineConfig::default()
-    };
+    let cfg = harness_config();
     let w = lpscore_shm::Writer::create(&path, &writer_options(&cfg)).unwrap();
     let sink = OwnRowClock {
         inner: ShmSink::new(w, &cfg),
@@ -549,10 +543,7 @@ fn own_row_out(m: &Msgs, warm: usize, spin_recv: bool) -> (Histogram<u64>, Histo
         eprintln!("own row not published for {missed} fills");
     }
     drop(feed);
-    let _ = std::fs::remove_file(&path);
-    let mut l = path.into_os_string();
-    l.push(".lock");
-    let _ = std::fs::remove_file(l);
+    remove_board(path);
     (own, whole)
 }
 
