@@ -409,6 +409,31 @@ fn run_floor(hot: usize, m: &Msgs, warm: usize) -> Histogram<u64> {
     h
 }
 
+/// An idle socket to spin `recv()` on: the hot thread's state between messages (the kernel's
+/// lines replace the engine's in the caches).
+struct IdleRecv {
+    sock: std::net::UdpSocket,
+    buf: [u8; 512],
+}
+
+impl IdleRecv {
+    fn new() -> Self {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_nonblocking(true).unwrap();
+        IdleRecv {
+            sock,
+            buf: [0; 512],
+        }
+    }
+
+    fn spin_20us(&mut self) {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_micros(20) {
+            let _ = self.sock.recv(&mut self.buf);
+        }
+    }
+}
+
 /// The engine alone, in process: the time `FixFeed::on_fix` takes for the same fill (parse,
 /// order state, KPIs, scores, shared-memory rows), to explain the gap to the floor.
 fn engine_alone(m: &Msgs, warm: usize, spin_recv: bool) -> Histogram<u64> {
@@ -421,17 +446,12 @@ fn engine_alone(m: &Msgs, warm: usize, spin_recv: bool) -> Histogram<u64> {
     let base = lpscore_shm::realtime_ns();
     let _ = feed.on_fix(base, 1, &m.quote);
     let mut h = Histogram::<u64>::new_with_bounds(1, 100_000_000, 3).unwrap();
-    let idle = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    idle.set_nonblocking(true).unwrap();
-    let mut buf = [0u8; 512];
+    let mut idle = IdleRecv::new();
     for k in 0..m.orders.len() {
         let ts = base + 100_000 * k as u64;
         let _ = feed.on_fix(ts, 1, &m.orders[k]);
         if spin_recv {
-            let t = Instant::now();
-            while t.elapsed() < Duration::from_micros(20) {
-                let _ = idle.recv(&mut buf);
-            }
+            idle.spin_20us();
         }
         let t0 = Instant::now();
         let _ = feed.on_fix(ts + 50_000, 1, &m.fills[k]);
@@ -510,18 +530,13 @@ fn own_row_out(m: &Msgs, warm: usize, spin_recv: bool) -> (Histogram<u64>, Histo
     let _ = feed.on_fix(base, 1, &m.quote);
     let mut own = Histogram::<u64>::new_with_bounds(1, 100_000_000, 3).unwrap();
     let mut whole = own.clone();
-    let idle = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    idle.set_nonblocking(true).unwrap();
-    let mut buf = [0u8; 512];
+    let mut idle = IdleRecv::new();
     let mut missed = 0u64;
     for k in 0..m.orders.len() {
         let ts = base + 100_000 * k as u64;
         let _ = feed.on_fix(ts, 1, &m.orders[k]);
         if spin_recv {
-            let t = Instant::now();
-            while t.elapsed() < Duration::from_micros(20) {
-                let _ = idle.recv(&mut buf);
-            }
+            idle.spin_20us();
         }
         feed.engine.sink_mut().armed = true;
         feed.engine.sink_mut().at = None;
