@@ -11,8 +11,12 @@
 //! - a 16-row snapshot (16 LPs of one symbol + bucket) while the writer keeps updating one of them;
 //! - torn reads: every row word is derived from one counter and checked after every read;
 //! - the floor under the contended figures: one cache line bouncing between the two cores
-//!   (ping-pong, round trip / 2), and the latency of the contended reads that saw a new
-//!   publication (the row's lines had moved to the writer's core);
+//!   (ping-pong, round trip / 2) before and after the contended phases, and the latency of the
+//!   contended reads that saw a new publication (the row's lines had moved to the writer's core);
+//! - where the two vCPUs sat: on a VM the hypervisor may run both on SMT siblings of one physical
+//!   core for a while, where a line moves in about 10 ns instead of 80-110. Targets assume two
+//!   physical cores, so a run where either floor or the new-publication reads' p50 is under
+//!   [`SHARED_CORE_NS`] is reported as shared and its targets are not counted as met;
 //! - Redis GET of the same 128-byte payload over loopback (Debian `redis-server`, started here on a
 //!   free port with `--save '' --appendonly no` and stopped at the end), RESP over a plain
 //!   `TcpStream`, one GET at a time.
@@ -38,6 +42,11 @@ use std::time::{Duration, Instant};
 /// Row words derive from one counter `c`: word 1 (publish_ns) = c, word i = mix(c, i). The mask
 /// keeps every f32 half finite (no NaN payloads to worry about through `ScoreRow`).
 const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// A line that moves between the vCPUs faster than this (p50, one way) did not cross between
+/// physical cores: they were SMT siblings sharing L1/L2 (about 10 ns here, against 80-110 ns
+/// between physical cores).
+const SHARED_CORE_NS: u64 = 40;
 const FINITE: u64 = 0x3F7F_FFFF_3F7F_FFFF;
 
 fn words_for(c: u64) -> [u64; 15] {
@@ -658,6 +667,8 @@ fn main() {
     }
     phase.store(EXIT, Ordering::Release);
     let mut w = writer.join().expect("writer thread");
+    // The floor again: the hypervisor may have moved a vCPU during the contended phases.
+    let h_line_after = cacheline_floor(wc, &timer, 200_000 / scale);
     let updates = stats.updates.load(Ordering::Relaxed);
     let run_s = stats.run_ticks.load(Ordering::Relaxed) as f64 * timer.ns_per_tick / 1e9;
     let writer_rate = if run_s > 0.0 {
@@ -750,10 +761,24 @@ fn main() {
          (timer included); 1 M/s is the pacing target, a lower rate means the writer could not keep up"
     );
     println!(
-        "floor: one cache line between the two cores, one way: p50 {} ns  p99 {} ns (ping-pong / 2)",
+        "floor: one cache line between the two cores, one way (ping-pong / 2): before the contended \
+         phases p50 {} ns  p99 {} ns; after them p50 {} ns  p99 {} ns",
         q(&h_line, 0.5),
-        q(&h_line, 0.99)
+        q(&h_line, 0.99),
+        q(&h_line_after, 0.5),
+        q(&h_line_after, 0.99)
     );
+    let changed_p50 = (!h_changed.is_empty()).then(|| q(&h_changed, 0.5));
+    let shared_core = q(&h_line, 0.5) < SHARED_CORE_NS
+        || q(&h_line_after, 0.5) < SHARED_CORE_NS
+        || changed_p50.is_some_and(|p| p < SHARED_CORE_NS);
+    if shared_core {
+        println!(
+            "placement: the two vCPUs shared a physical core (SMT siblings) for at least part of \
+             this run (a line moved in under {SHARED_CORE_NS} ns); the targets assume two physical \
+             cores, so none is counted as met"
+        );
+    }
     println!(
         "snapshot of 16 rows (writer updating one): {} snapshots  p50 {} ns  p99 {} ns  p99.9 {} ns",
         h_snap.len(),
@@ -796,18 +821,27 @@ fn main() {
         ),
     ];
     for (t, ok) in targets {
-        println!("target {t}: {}", if ok { "met" } else { "NOT met" });
+        let verdict = match (ok, shared_core) {
+            (true, false) => "met",
+            (true, true) => "met on a shared physical core: not counted",
+            (false, _) => "NOT met",
+        };
+        println!("target {t}: {verdict}");
     }
     println!(
         "{{\"bench\":\"shm_read\",\"p50_ns\":{p50},\"p99_ns\":{p99},\"p999_ns\":{p999},\
          \"uncontended_p50_ns\":{},\"uncontended_p99_ns\":{},\"snapshot16_p99_ns\":{},\"torn\":{torn},\
          \"reads\":{},\"writer_updates_per_s\":{:.0},\"redis_p50_ns\":{redis_p50},\"redis_p99_ns\":{redis_p99},\
-         \"redis_over_shm_p99\":{ratio},\"host\":\"{}\"}}",
+         \"redis_over_shm_p99\":{ratio},\"new_publication_p50_ns\":{},\"floor_before_p50_ns\":{},\
+         \"floor_after_p50_ns\":{},\"shared_core\":{shared_core},\"host\":\"{}\"}}",
         q(&h_unc, 0.5),
         q(&h_unc, 0.99),
         q(&h_snap, 0.99),
         h_con.len(),
         contended_rate,
+        changed_p50.map_or_else(|| "null".to_string(), |p| p.to_string()),
+        q(&h_line, 0.5),
+        q(&h_line_after, 0.5),
         json_str(&host)
     );
 }
