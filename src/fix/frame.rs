@@ -206,6 +206,21 @@ fn check_rest(d: &[u8], cfg: &FramerConfig, begin: BeginString, p: usize) -> Ste
     if let Some(w) = d.get(i..).and_then(|r| r.first_chunk::<8>()) {
         use super::message::{ZEROS, combine8, non_digits};
         let x = u64::from_le_bytes(*w);
+        // Fastest path, the usual shape: three digits, SOH, `35=` in the same word (the answers
+        // of the SWAR step and of the `35=` test below; SOH delimits in both modes).
+        const FIXED: u64 = 0x00FF_FFFF_FF00_0000;
+        const WANT: u64 = u64::from_le_bytes(*b"\0\0\0\x0135=\0");
+        if x & FIXED == WANT && non_digits(x) & 0xFF_FFFF == 0 {
+            let c = x.wrapping_sub(ZEROS & 0xFF_FFFF);
+            let body_len = (c & 0xFF) * 100 + ((c >> 8) & 0xFF) * 10 + ((c >> 16) & 0xFF);
+            if body_len > u64::from(cfg.max_body_len) {
+                return Step::Error(K::BodyLengthTooLarge);
+            }
+            if body_len < 5 {
+                return Step::Error(K::BodyLengthMismatch);
+            }
+            return check_trailer(d, cfg, begin, i + 4, body_len as usize);
+        }
         let n = non_digits(x).trailing_zeros() / 8; // digits before the first non-digit
         if (1..8).contains(&n) && delim.is((x >> (8 * n)) as u8) {
             let digits = x << (8 * (8 - n));
@@ -258,6 +273,21 @@ fn check_rest(d: &[u8], cfg: &FramerConfig, begin: BeginString, p: usize) -> Ste
             return Step::NeedMore(body_start + 3);
         }
     }
+    check_trailer(d, cfg, begin, body_start, body_len)
+}
+
+/// The rest of [`check_rest`] once BodyLength is known and `35=` starts the body at
+/// `body_start`: the trailer at BodyLength bytes and the CheckSum.
+#[inline(always)]
+fn check_trailer(
+    d: &[u8],
+    cfg: &FramerConfig,
+    begin: BeginString,
+    body_start: usize,
+    body_len: usize,
+) -> Step {
+    use FrameErrorKind as K;
+    let delim = cfg.delimiter;
     let trailer_start = body_start + body_len;
     let total = trailer_start + 7;
     if d.len() < total {

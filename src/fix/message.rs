@@ -7,7 +7,9 @@ use super::scan::{self, BlockMask, Words};
 use super::views::{self, Plan};
 
 /// One field of a message: its tag and the byte range of its value in the message.
+/// (`repr(C)`: the hint loop's assembly in `scan` writes fields by offset.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(C)]
 pub struct Field {
     /// The tag number.
     pub tag: u32,
@@ -150,17 +152,19 @@ impl TagHint {
 }
 
 /// Body field positions after 35 that have a hint (further fields always take the full path).
-const HINT_POSITIONS: usize = 40;
+pub(crate) const HINT_POSITIONS: usize = 40;
 
 /// The tag layout hints of one MsgType's positions by column (one array per [`TagHint`] field):
 /// position `i` is the hint `(mask[i], key[i], tag[i], skip[i])`. One bound test (`i <
-/// HINT_POSITIONS`) covers the four arrays and the field buffer in the hint loop.
+/// HINT_POSITIONS`) covers the four arrays and the field buffer in the hint loop. (`repr(C)`:
+/// the hint loop's assembly in `scan` reads the arrays by offset.)
 #[derive(Clone, Debug)]
-struct HintCols {
-    mask: [u64; HINT_POSITIONS],
-    key: [u64; HINT_POSITIONS],
-    tag: [u32; HINT_POSITIONS],
-    skip: [u32; HINT_POSITIONS],
+#[repr(C)]
+pub(crate) struct HintCols {
+    pub(crate) mask: [u64; HINT_POSITIONS],
+    pub(crate) key: [u64; HINT_POSITIONS],
+    pub(crate) tag: [u32; HINT_POSITIONS],
+    pub(crate) skip: [u32; HINT_POSITIONS],
 }
 
 impl HintCols {
@@ -273,10 +277,11 @@ impl TagHints {
         usize::from(k) % HINT_SETS
     }
 
-    /// The typed view plan for the message just indexed (`fields`, 8 through 10), when every
-    /// tag came from the hints: computed once per layout (a layout is a hint generation).
+    /// The typed view plan for the message just indexed (`fields`, 8 through 10, of `bytes`),
+    /// when every tag came from the hints: computed once per layout (a layout is a hint
+    /// generation; the MsgType is read only then).
     #[inline(always)]
-    fn plan(&mut self, fields: &[Field], msg_type: &[u8]) -> Option<&Plan> {
+    fn plan(&mut self, fields: &[Field], bytes: &[u8]) -> Option<&Plan> {
         if !self.last_all_hinted || self.last_set == 0 {
             return None;
         }
@@ -284,6 +289,10 @@ impl TagHints {
         let n = fields.len() as u32;
         let slot = &mut set.plans[n as usize % PLANS];
         if slot.generation != set.generation || slot.fields != n {
+            let msg_type = fields
+                .get(2)
+                .and_then(|f| bytes.get(f.start as usize..f.end as usize))
+                .unwrap_or(&[]);
             *slot = PlanSlot {
                 generation: set.generation,
                 fields: n,
@@ -478,6 +487,13 @@ fn index_body_in<M: BlockMask, const PIPE: bool>(
                 };
                 break 'fast d;
             };
+            // SOH mode: the run of hits by the scanner's own loop where it has one (AVX2 + BMI:
+            // hand-written, see `scan`); it stops before anything else (a miss, an empty
+            // value, a block it cannot load, position 40, the end), which the loop below
+            // then takes exactly as if it had done the hits itself.
+            if !PIPE {
+                (p, i, cur.base, cur.bits) = m.hint_hits(words, p, i, cur.base, cur.bits, set, fo);
+            }
             loop {
                 let Some(x) = words.at(p) else {
                     // `p >= end`: every field indexed.
@@ -698,10 +714,7 @@ impl Parser {
         };
         let fields = &self.fields[..3 + n];
         let f35 = fields[2];
-        let msg_type = bytes
-            .get(f35.start as usize..f35.end as usize)
-            .unwrap_or(&[]);
-        let plan = self.hints.plan(fields, msg_type);
+        let plan = self.hints.plan(fields, bytes);
         // A plan points at fields by a `u8` index: it gets the first 256 slots of the index
         // (always there, see `MIN_FIELDS`), so that no index needs a bounds check.
         let plan = plan.zip(self.fields.first_chunk::<{ PLAN_FIELDS }>());

@@ -5,11 +5,12 @@
 //! of a 64-byte block, which the field indexer walks with `trailing_zeros`, and the 8-byte word
 //! at a field start for its tag hint compare ([`Words`], no bound check). Also the typed views'
 //! batched fixed-point conversion ([`fixed8_x8`]: up to 8 prices / quantities in two AVX2
-//! passes).
+//! passes), and the field indexer's hint loop in assembly for AVX2 + BMI CPUs
+//! ([`BlockMask::hint_hits`]).
 #![allow(unsafe_code)]
 
 use super::error::ParseError;
-use super::message::{Field, TagHints, index_body};
+use super::message::{Field, HINT_POSITIONS, HintCols, TagHints, index_body};
 
 /// The 8-byte words at the field starts of a message body, loaded without a bound check: the
 /// field indexer's hint compare loads one per field. A frame's body is followed by its 7-byte
@@ -48,6 +49,30 @@ impl<'a> Words<'a> {
 /// SOH or `|` when `pipe`).
 pub(crate) trait BlockMask: Copy {
     fn masks(self, block: &[u8; 64], pipe: bool) -> u64;
+
+    /// The field indexer's run of hint hits in SOH mode (see `message::index_body_in`): from
+    /// the field at `p` (hint position `i`, delimiter iterator at block `base` with the bits
+    /// `bits` left), each field whose tag bytes match position `i`'s hint in `set` and whose
+    /// value is not empty is written to `out[i]` as `Field { tag: set.tag[i], start: p +
+    /// set.skip[i], end: d }` (`d` the next delimiter), and the run goes on after `d`. Stops
+    /// before a field that is not such a hit, at position [`HINT_POSITIONS`], at `words`' end,
+    /// or when the next block of delimiters is not a whole 64 bytes inside the buffer (the
+    /// caller's loop takes it from there). Returns `(p, i, base, bits)` after the last field
+    /// written. Default: no run (the caller's loop does every field).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn hint_hits(
+        self,
+        _words: Words<'_>,
+        p: usize,
+        i: usize,
+        base: usize,
+        bits: u64,
+        _set: &HintCols,
+        _out: &mut [Field; HINT_POSITIONS],
+    ) -> (usize, usize, usize, u64) {
+        (p, i, base, bits)
+    }
 }
 
 /// Portable SWAR implementation.
@@ -103,8 +128,8 @@ mod avx2 {
         _mm256_sub_epi64, _mm256_testz_si256,
     };
 
-    /// Proof that AVX2 is available: constructed only by [`super::index_fields`] and
-    /// [`super::checksum`] after `is_x86_feature_detected!("avx2")` returned true.
+    /// Proof that AVX2 is available: constructed only after `is_x86_feature_detected!("avx2")`
+    /// returned true (by [`Avx2Bmi`], which proves more, and by the tests).
     #[derive(Clone, Copy)]
     pub(super) struct Avx2(());
 
@@ -137,6 +162,161 @@ mod avx2 {
             }
             m
         }
+    }
+
+    /// Proof that AVX2, BMI1 and BMI2 are available: constructed only by [`index`] (whose
+    /// target features they are; [`super::index_fields`] calls it after detecting them). The
+    /// field indexer's scanner: [`Avx2`]'s masks and the hand-written hint loop.
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx2Bmi(());
+
+    impl BlockMask for Avx2Bmi {
+        #[inline(always)]
+        fn masks(self, block: &[u8; 64], pipe: bool) -> u64 {
+            // SAFETY: `Avx2Bmi` exists only when AVX2 (and BMI1, BMI2) are available.
+            unsafe { Avx2::new_unchecked() }.masks(block, pipe)
+        }
+
+        #[inline(always)]
+        fn hint_hits(
+            self,
+            words: super::Words<'_>,
+            p: usize,
+            i: usize,
+            base: usize,
+            bits: u64,
+            set: &super::HintCols,
+            out: &mut [super::Field; super::HINT_POSITIONS],
+        ) -> (usize, usize, usize, u64) {
+            // SAFETY: `Avx2Bmi` exists only when AVX2, BMI1 and BMI2 are available.
+            unsafe { hint_hits(words, p, i, base, bits, set, out) }
+        }
+    }
+
+    // The assembly below addresses these by offset.
+    const _: () = {
+        use core::mem::offset_of;
+        assert!(offset_of!(super::Field, tag) == 0);
+        assert!(offset_of!(super::Field, start) == 4);
+        assert!(offset_of!(super::Field, end) == 8);
+        assert!(size_of::<super::Field>() == 12);
+        assert!(offset_of!(super::HintCols, mask) == 0);
+        assert!(offset_of!(super::HintCols, key) == 8 * super::HINT_POSITIONS);
+        assert!(offset_of!(super::HintCols, tag) == 16 * super::HINT_POSITIONS);
+        assert!(offset_of!(super::HintCols, skip) == 20 * super::HINT_POSITIONS);
+    };
+
+    /// [`BlockMask::hint_hits`] in assembly: 23 instructions per field, every value in a
+    /// register (LLVM's loop took 26 with two stack reloads). `j = i - 40` counts up to 0, so
+    /// that its increment is also the position bound, and indexes the hint arrays from their
+    /// ends (`set + END + 8 * j`).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and BMI1.
+    #[target_feature(enable = "avx2,bmi1,bmi2")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn hint_hits(
+        words: super::Words<'_>,
+        mut p: usize,
+        i: usize,
+        mut base: usize,
+        mut bits: u64,
+        set: &super::HintCols,
+        out: &mut [super::Field; super::HINT_POSITIONS],
+    ) -> (usize, usize, usize, u64) {
+        use super::HINT_POSITIONS as N;
+        if i >= N || p >= words.end {
+            return (p, i, base, bits);
+        }
+        // -40 < j < 0 while the loop runs.
+        let mut j = i as isize - N as isize;
+        let o = out[i..].as_mut_ptr();
+        // SAFETY: every access of the assembly is inside a live, borrowed object:
+        // * `[bytes + p]`, 8 bytes: the loop runs only while `p < end` (tested before the first
+        //   field and after each), and `end + 7 <= bytes.len()` (`Words::new`).
+        // * `[set + END + 8 * j]` / `[set + END + 4 * j]`: `END` is the offset one past the
+        //   end of the array (`mask`, `key`: 8-byte elements; `tag`, `skip`: 4-byte), and
+        //   `-N <= j < 0` (it starts at `i - N` with `i < N` and the loop stops when it
+        //   reaches 0), so element `N + j` of a `[_; N]` array of `set`.
+        // * `[o]`, `[o + 4]`, `[o + 8]`: `o` starts at `out[i]` and moves one `Field` (12
+        //   bytes, `repr(C)`: tag, start, end at 0, 4, 8, checked above) per field written,
+        //   together with `j`: it points at `out[N + j]`, inside `out` (`[Field; N]`),
+        //   exclusively borrowed.
+        // * `[bytes + x]`, 2 x 32 bytes, for a new block at `x`: only when `x + 64 <=
+        //   bytes.len()` (tested just before).
+        // * AVX2 (`vpcmpeqb`, `vpabsb`, `vpmovmskb` on ymm0/ymm1, both declared clobbered) and
+        //   BMI1 (`tzcnt`, `blsr`): this function's target features, which the caller
+        //   guarantees the CPU has. No stack use; the flags are clobbered (not preserved).
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "test {bits}, {bits}",
+                "jz 5f",
+                "mov {x}, qword ptr [{bytes} + {p}]",
+                "and {x}, qword ptr [{set} + 8*{j} + {mask_end}]",
+                "cmp {x}, qword ptr [{set} + 8*{j} + {key_end}]",
+                "jne 9f",
+                "tzcnt {d}, {bits}",
+                "add {d}, {base}",
+                "mov {v:e}, dword ptr [{set} + 4*{j} + {skip_end}]",
+                "add {v}, {p}",
+                "cmp {d}, {v}",
+                "je 9f",
+                "blsr {bits}, {bits}",
+                "mov {x:e}, dword ptr [{set} + 4*{j} + {tag_end}]",
+                "mov dword ptr [{o}], {x:e}",
+                "mov dword ptr [{o} + 4], {v:e}",
+                "mov dword ptr [{o} + 8], {d:e}",
+                "add {o}, 12",
+                "lea {p}, [{d} + 1]",
+                "inc {j}",
+                "jz 9f",
+                "cmp {p}, {end}",
+                "jb 2b",
+                "jmp 9f",
+                // The next block (`Delims::next`): past `end`, or not 64 bytes inside the
+                // buffer: left to the caller.
+                "5:",
+                "lea {x}, [{base} + 64]",
+                "cmp {x}, {end}",
+                "jae 9f",
+                "lea {d}, [{x} + 64]",
+                "cmp {d}, {len}",
+                "ja 9f",
+                "vpcmpeqb ymm0, ymm0, ymm0",
+                "vpabsb ymm0, ymm0",
+                "vpcmpeqb ymm1, ymm0, ymmword ptr [{bytes} + {x}]",
+                "vpcmpeqb ymm0, ymm0, ymmword ptr [{bytes} + {x} + 32]",
+                "vpmovmskb {v:e}, ymm1",
+                "vpmovmskb {bits:e}, ymm0",
+                "shl {bits}, 32",
+                "or {bits}, {v}",
+                "mov {base}, {x}",
+                "jmp 2b",
+                "9:",
+                bytes = in(reg) words.bytes.as_ptr(),
+                end = in(reg) words.end,
+                len = in(reg) words.bytes.len(),
+                set = in(reg) core::ptr::from_ref(set),
+                p = inout(reg) p,
+                bits = inout(reg) bits,
+                base = inout(reg) base,
+                j = inout(reg) j,
+                o = inout(reg) o => _,
+                x = out(reg) _,
+                d = out(reg) _,
+                v = out(reg) _,
+                mask_end = const core::mem::offset_of!(super::HintCols, mask) + 8 * N,
+                key_end = const core::mem::offset_of!(super::HintCols, key) + 8 * N,
+                tag_end = const core::mem::offset_of!(super::HintCols, tag) + 4 * N,
+                skip_end = const core::mem::offset_of!(super::HintCols, skip) + 4 * N,
+                out("ymm0") _,
+                out("ymm1") _,
+                options(nostack),
+            );
+        }
+        (p, (j + N as isize) as usize, base, bits)
     }
 
     /// Delimiter mask of a 64-byte block.
@@ -330,8 +510,8 @@ mod avx2 {
         out: &mut [super::Field],
         hints: &mut super::TagHints,
     ) -> Result<usize, super::ParseError> {
-        // SAFETY: this function requires AVX2, so the proof token may be built.
-        let tok = unsafe { Avx2::new_unchecked() };
+        // This function requires AVX2, BMI1 and BMI2, so the proof token may be built.
+        let tok = Avx2Bmi(());
         super::index_body(tok, bytes, start, end, pipe, out, hints)
     }
 }
