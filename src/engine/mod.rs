@@ -990,18 +990,19 @@ impl<S: RowSink> Engine<S> {
 
     fn row_of(&self, id: u32, now: u64, st: Stamps) -> RowValues {
         let c = self.stats.cell(id);
-        let e = c.estimate_row(st, &self.priors, &self.est);
-        let h = self.est.score_horizon;
+        // The score horizon's figures apart: no array indexed by the horizon, so the estimates
+        // stay in registers (same values as `estimate_row` and `build_row` at the horizon).
+        let (e, hz) = c.estimate_row_parts(st, &self.priors, &self.est);
         let scores = Profiles::scores_prepared(
             &self.prepared,
             &self.transforms,
-            &ScoreInputs::from_estimates(&e, h),
+            &ScoreInputs::from_row(&e, &hz),
         );
         let lp = self.stats.key(id).lp as usize;
-        crate::publish::build_row(
+        crate::publish::build_row_parts(
             now,
             &e,
-            h,
+            &hz,
             &scores,
             self.paused.get(lp).copied().unwrap_or(false),
             c.n_orders,
@@ -1116,11 +1117,20 @@ impl<S: RowSink> Engine<S> {
 
     /// Asks for the cells and order-list neighbours an execution report of type `exec_type`
     /// applied to order `o` (in `slot`) will touch, before the state machine runs: their misses
-    /// then overlap instead of following each other. A hint.
+    /// then overlap instead of following each other. A hint. Returns the order's cells when
+    /// they all exist ([`Stats::prefetch_fan`]), which [`Engine::apply_exec`] then need not
+    /// look up again.
     #[inline]
-    fn prefetch_exec(&self, now: u64, o: &Order, slot: u32, exec_type: u8, last_qty: u64) {
+    fn prefetch_exec(
+        &self,
+        now: u64,
+        o: &Order,
+        slot: u32,
+        exec_type: u8,
+        last_qty: u64,
+    ) -> Option<([u32; 4], usize)> {
         if o.lp == NO_LP {
-            return;
+            return None;
         }
         // Sums lines (see `ix`): 0 terminal accounting, 1 ack latency, 2-4 fill figures and
         // fill latency, 4-6 time to execution.
@@ -1141,7 +1151,7 @@ impl<S: RowSink> Engine<S> {
                 o.cum_qty.saturating_add(last_qty) >= o.qty
             }
             b'4' | b'8' | b'C' | b'3' => true,
-            _ => return,
+            _ => return None,
         };
         if terminal && !o.counted {
             push(ix::ORDERS / 4);
@@ -1163,7 +1173,7 @@ impl<S: RowSink> Engine<S> {
             (o.bucket != NO_BUCKET).then_some(o.bucket),
             &lines[..n],
             bins_line,
-        );
+        )
     }
 
     /// First-stage hint for an event that will be applied soon (a batch entry point such as
@@ -1195,7 +1205,8 @@ impl<S: RowSink> Engine<S> {
             return;
         };
         let o = self.orders.get(slot);
-        self.prefetch_exec(self.clock.now_ns(), o, slot, exec_type, last_qty);
+        // (The cells found are for `apply_exec`'s own call: a hint here.)
+        let _ = self.prefetch_exec(self.clock.now_ns(), o, slot, exec_type, last_qty);
     }
 
     fn maybe_flush(&mut self, now: u64) {
@@ -1819,7 +1830,9 @@ impl<S: RowSink> Engine<S> {
             self.orders.get_mut(slot).lp = m.lp_hint;
         }
         let o = *self.orders.get(slot);
-        self.prefetch_exec(now, &o, slot, m.exec_type, m.last_qty);
+        // The order's cells, when they all exist (no cell is created before the pass below, and
+        // a replace, which may move the order to other cells, gets none).
+        let found = self.prefetch_exec(now, &o, slot, m.exec_type, m.last_qty);
         let ev = match m.exec_type {
             b'0' => OrderEvent::Ack,
             b'F' => OrderEvent::Fill {
@@ -1911,6 +1924,8 @@ impl<S: RowSink> Engine<S> {
         let b = (o.bucket != NO_BUCKET).then_some(o.bucket);
         let (ids, n) = if o.lp == NO_LP {
             ([0; 4], 0)
+        } else if let Some(f) = found {
+            self.stats.fan_out_found(o.lp, s, b, f)
         } else {
             self.stats.fan_out(o.lp, s, b)
         };

@@ -631,6 +631,52 @@ fn replay_is_bit_identical() {
 }
 
 #[test]
+fn rows_are_the_full_estimates_at_the_score_horizon() {
+    // The publication path (the score horizon's figures apart: `estimate_row_parts`,
+    // `ScoreInputs::from_row`, `build_row_parts`) against the full estimator, `from_estimates`
+    // and `build_row` at the score horizon: every cell, bit for bit.
+    let evs = synth(2000, 5);
+    let e = run_stream(
+        EngineConfig {
+            stale_quote_ns: 0,
+            ..EngineConfig::default()
+        },
+        &evs,
+    );
+    let now = e.now_ns();
+    let h = e.est.score_horizon;
+    let (cells, _) = e.cells();
+    assert!(cells > 20, "{cells} cells");
+    let mut shown = 0;
+    for id in 0..cells as u32 {
+        let k = e.stats.key(id);
+        let got = e.row(k).unwrap();
+        let est = e.estimates(k).unwrap();
+        let scores = Profiles::scores_prepared(
+            &e.prepared,
+            &e.transforms,
+            &ScoreInputs::from_estimates(&est, h),
+        );
+        let c = e.stats.cell(id);
+        let want = crate::publish::build_row(
+            now,
+            &est,
+            h,
+            &scores,
+            e.paused[k.lp as usize],
+            c.n_orders,
+            c.n_fills,
+            c.n_price_skipped,
+        );
+        assert!(got.bits_eq(&want), "{k:?}: {got:?} vs {want:?}");
+        if got.markout_bps != 0.0 && got.impact_bps != 0.0 && got.realized_spread_bps != 0.0 {
+            shown += 1;
+        }
+    }
+    assert!(shown > 10, "{shown} rows with horizon figures");
+}
+
+#[test]
 fn adding_an_lp_changes_no_other_lp() {
     let evs = synth(3000, 11);
     // The same stream without LP_C's orders and reports (market data kept: it is the market's).

@@ -528,6 +528,18 @@ pub struct Estimates {
     pub price_unavailable: bool,
 }
 
+/// The score horizon's figures of a row: what [`Estimates`]' per-horizon arrays hold at it.
+/// The publication path carries them apart (see [`CellRef::estimate_row_parts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct HorizonEstimates {
+    /// Markout, bps.
+    pub markout_bps: f64,
+    /// Impact, bps.
+    pub impact_bps: f64,
+    /// Realized spread, bps.
+    pub rs_bps: f64,
+}
+
 /// Absolute (decayed-to-now) view of a window.
 #[derive(Clone, Copy)]
 struct Abs<'a> {
@@ -571,10 +583,18 @@ impl Den {
     #[inline(always)]
     fn new(s: &Abs<'_>, f: &Abs<'_>, den: usize, cnt: usize, p: &EstimatorParams) -> Self {
         let sd = s.get(den);
-        let unit_s = unit_of(sd, s.get(cnt), 1.0);
-        let mu_s = p.prior_strength * unit_s;
         let fd = f.get(den);
-        let unit_f = unit_of(fd, f.get(cnt), unit_s);
+        // A figure counted in its own denominator's unit (orders, cancel requests, acks: `den`
+        // and `cnt` are constants after inlining, so the test folds away) has `unit_of(d, d)`:
+        // `d / d`, exactly 1.0 for a finite `d > 1e-12`, without the division.
+        let (unit_s, unit_f) = if den == cnt {
+            let unit_s = unit_same(sd, 1.0);
+            (unit_s, unit_same(fd, unit_s))
+        } else {
+            let unit_s = unit_of(sd, s.get(cnt), 1.0);
+            (unit_s, unit_of(fd, f.get(cnt), unit_s))
+        };
+        let mu_s = p.prior_strength * unit_s;
         let mu_f = p.fast_shrink * unit_f;
         Self {
             mu_s,
@@ -603,6 +623,19 @@ impl Den {
 fn unit_of(den: f64, n: f64, fallback: f64) -> f64 {
     if n > 1e-12 && den > 0.0 {
         den / n
+    } else {
+        fallback
+    }
+}
+
+/// `unit_of(d, d, fallback)` bit for bit (`d > 1e-12` implies `d > 0`): `d / d` is exactly 1.0
+/// for a finite `d`, so only an infinite `d` (never met in practice) divides. An empty window
+/// (`d` = 0, the common case of a cell with no cancel request) takes one compare, as before.
+#[inline]
+#[allow(clippy::eq_op)] // `d / d` on purpose: the NaN `unit_of` computes for an infinite `d`.
+fn unit_same(d: f64, fallback: f64) -> f64 {
+    if d > 1e-12 {
+        if d < f64::INFINITY { 1.0 } else { d / d }
     } else {
         fallback
     }
@@ -657,13 +690,34 @@ impl CellRef<'_> {
 
     /// As [`Cell::estimate`].
     pub fn estimate(&self, now: Stamps, priors: &Priors, p: &EstimatorParams) -> Estimates {
-        self.estimate_scope(now, priors, p, true)
+        self.estimate_scope(now, priors, p, true).0
     }
 
-    /// As [`Cell::estimate_row`]. Inlined (with the estimator) into the publication path, so
-    /// that the estimates a row does not show are never stored and the result is not copied.
+    /// As [`Cell::estimate_row`].
     #[inline(always)]
     pub fn estimate_row(&self, now: Stamps, priors: &Priors, p: &EstimatorParams) -> Estimates {
+        let (mut e, hz) = self.estimate_row_parts(now, priors, p);
+        let h = p.score_horizon;
+        if h < p.n_horizons.min(MAX_HORIZONS) {
+            e.markout_bps[h] = hz.markout_bps;
+            e.impact_bps[h] = hz.impact_bps;
+            e.rs_bps[h] = hz.rs_bps;
+        }
+        e
+    }
+
+    /// [`CellRef::estimate_row`] with the score horizon's figures apart (the per-horizon arrays
+    /// left at 0; the figures are 0 when the score horizon is not below `n_horizons`): the
+    /// publication path. Inlined (with the estimator) into it, so that the estimates a row does
+    /// not show are never stored; with no array indexed by the horizon, the estimates stay in
+    /// registers instead of being zeroed and stored on the stack.
+    #[inline(always)]
+    pub fn estimate_row_parts(
+        &self,
+        now: Stamps,
+        priors: &Priors,
+        p: &EstimatorParams,
+    ) -> (Estimates, HorizonEstimates) {
         self.estimate_scope(now, priors, p, false)
     }
 
@@ -674,7 +728,7 @@ impl CellRef<'_> {
         priors: &Priors,
         p: &EstimatorParams,
         full: bool,
-    ) -> Estimates {
+    ) -> (Estimates, HorizonEstimates) {
         let f = Abs {
             s: self.sums,
             side: 0,
@@ -716,15 +770,27 @@ impl CellRef<'_> {
             let d = den(ix::FLAT_N, ix::FLAT_N);
             e.fill_latency_mean_ns = d.est(&s, &f, ix::FLAT_SUM, priors.fill_latency_ns);
         }
-        for h in 0..p.n_horizons.min(MAX_HORIZONS) {
-            if !full && h != p.score_horizon {
-                continue;
+        // Every horizon into the arrays, or (a row) the score horizon alone, apart, without
+        // walking the others: the same operations on the same values.
+        let horizons = p.n_horizons.min(MAX_HORIZONS);
+        let mut hz = HorizonEstimates::default();
+        if full {
+            for h in 0..horizons {
+                let q = ix::MO + 4 * h;
+                let d = den(q, ix::PX_N);
+                e.markout_bps[h] = d.est(&s, &f, q + 1, priors.markout_bps[h]);
+                e.impact_bps[h] = d.est(&s, &f, q + 2, priors.impact_bps[h]);
+                e.rs_bps[h] = d.est(&s, &f, q + 3, priors.rs_bps[h]);
             }
+        } else if p.score_horizon < horizons {
+            let h = p.score_horizon;
             let q = ix::MO + 4 * h;
             let d = den(q, ix::PX_N);
-            e.markout_bps[h] = d.est(&s, &f, q + 1, priors.markout_bps[h]);
-            e.impact_bps[h] = d.est(&s, &f, q + 2, priors.impact_bps[h]);
-            e.rs_bps[h] = d.est(&s, &f, q + 3, priors.rs_bps[h]);
+            hz = HorizonEstimates {
+                markout_bps: d.est(&s, &f, q + 1, priors.markout_bps[h]),
+                impact_bps: d.est(&s, &f, q + 2, priors.impact_bps[h]),
+                rs_bps: d.est(&s, &f, q + 3, priors.rs_bps[h]),
+            };
         }
         e.eq_ratio = if e.qs_bps.abs() > 1e-12 {
             e.es_bps / e.qs_bps
@@ -771,7 +837,7 @@ impl CellRef<'_> {
             e.at_quote_rate = prob(e.at_quote_rate);
             e.outside_rate = prob(e.outside_rate);
         }
-        e
+        (e, hz)
     }
 }
 
@@ -989,6 +1055,41 @@ mod tests {
     }
 
     #[test]
+    fn unit_same_is_unit_of_a_denominator_by_itself() {
+        let tiny = 1e-12f64;
+        let ds = [
+            0.0,
+            -0.0,
+            tiny,
+            f64::from_bits(tiny.to_bits() + 1),
+            f64::from_bits(tiny.to_bits() - 1),
+            f64::from_bits(1),
+            f64::MIN_POSITIVE,
+            0.5,
+            1.0,
+            3.0,
+            1.0 / 3.0,
+            4.0e7,
+            1e300,
+            f64::MAX,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.0,
+            f64::NAN,
+            -f64::NAN,
+        ];
+        for d in ds {
+            for fb in [1.0, 0.5, 2.5, f64::NAN] {
+                assert_eq!(
+                    unit_same(d, fb).to_bits(),
+                    unit_of(d, d, fb).to_bits(),
+                    "d {d:e} fallback {fb}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn shared_denominators_give_one_shrink_per_figure() {
         // The estimator computes each denominator's units once; every figure must still be
         // `shrink(fast, .., shrink(slow, .., prior))` bit for bit (an empty window included).
@@ -1085,5 +1186,71 @@ mod tests {
         assert_eq!(r.fill_rate.to_bits(), e.fill_rate.to_bits());
         assert_eq!(r.impact_bps[1].to_bits(), e.impact_bps[1].to_bits());
         assert_eq!(r.es_bps.to_bits(), e.es_bps.to_bits());
+    }
+
+    #[test]
+    fn row_path_computes_the_score_horizon_alone() {
+        // Different sums at every horizon, so a figure from the wrong horizon shows.
+        let mut c = Cell::default();
+        let st = stamps(0);
+        c.prepare(st);
+        c.add(ix::PX_N, st, 3.0);
+        for h in 0..MAX_HORIZONS {
+            let q = ix::MO + 4 * h;
+            let k = (h + 1) as f64;
+            for (i, x) in [100.0 * k, -7.0 * k, 3.0 * k, 11.0 * k].iter().enumerate() {
+                c.add(q + i, st, *x);
+            }
+        }
+        let pr = Priors::default();
+        let now = stamps(5 * SEC);
+        for n_horizons in [0, 1, 4, MAX_HORIZONS, MAX_HORIZONS + 3] {
+            for score_horizon in 0..MAX_HORIZONS + 2 {
+                let p = EstimatorParams {
+                    score_horizon,
+                    n_horizons,
+                    ..params()
+                };
+                let full = c.estimate(now, &pr, &p);
+                let row = c.estimate_row(now, &pr, &p);
+                // The publication path's form: the arrays untouched, the figures apart.
+                let (parts, hz) = c.view(&c.bins2()).estimate_row_parts(now, &pr, &p);
+                assert!(
+                    [parts.markout_bps, parts.impact_bps, parts.rs_bps]
+                        .iter()
+                        .flatten()
+                        .all(|x| x.to_bits() == 0)
+                );
+                let want_hz = if score_horizon < n_horizons.min(MAX_HORIZONS) {
+                    let h = score_horizon;
+                    [full.markout_bps[h], full.impact_bps[h], full.rs_bps[h]]
+                } else {
+                    [0.0; 3]
+                };
+                assert_eq!(
+                    [hz.markout_bps, hz.impact_bps, hz.rs_bps].map(f64::to_bits),
+                    want_hz.map(f64::to_bits),
+                    "score horizon {score_horizon} of {n_horizons}"
+                );
+                for h in 0..MAX_HORIZONS {
+                    let shown = h == score_horizon && h < n_horizons;
+                    for (got, all) in [
+                        (row.markout_bps[h], full.markout_bps[h]),
+                        (row.impact_bps[h], full.impact_bps[h]),
+                        (row.rs_bps[h], full.rs_bps[h]),
+                    ] {
+                        let want = if shown { all } else { 0.0 };
+                        assert_eq!(
+                            got.to_bits(),
+                            want.to_bits(),
+                            "horizon {h} of {n_horizons}, score horizon {score_horizon}"
+                        );
+                    }
+                    if h < n_horizons {
+                        assert_ne!(full.markout_bps[h], 0.0, "horizon {h} has data");
+                    }
+                }
+            }
+        }
     }
 }

@@ -8,8 +8,8 @@ pub mod markout;
 pub mod quotes;
 
 pub use cell::{
-    Cell, CellHead, CellMut, CellRef, Estimates, EstimatorParams, PoolAccumulator, Priors, Stamps,
-    ix, shrink,
+    Cell, CellHead, CellMut, CellRef, Estimates, EstimatorParams, HorizonEstimates,
+    PoolAccumulator, Priors, Stamps, ix, shrink,
 };
 pub use decay::{HalfLife, Stamp};
 pub use formulas::{Arrival, PRICE_SCALE, QuoteRelation, SizeBuckets, px, quote_relation};
@@ -310,7 +310,12 @@ impl Stats {
     /// `4l..4l + 4`, see [`ix`]). Creates nothing, changes nothing: a hint, issued before the
     /// work that needs the lines so that their misses overlap instead of following each other.
     /// `bins_line`: also that line of the histogram bins (8 interleaved buckets a line).
-    #[inline]
+    ///
+    /// Returns the cells when every one exists: what `fan_out(lp, sym, bucket)` returns as
+    /// long as no cell is created in between (cells are never removed), for
+    /// [`Stats::fan_out_found`]. Always inlined: out of line it cost more than the second
+    /// lookup it saves (and the markout hints, which drop the result, then compute none).
+    #[inline(always)]
     pub fn prefetch_fan(
         &self,
         lp: u16,
@@ -318,21 +323,25 @@ impl Stats {
         bucket: Option<u8>,
         lines: &[usize],
         bins_line: Option<usize>,
-    ) {
+    ) -> Option<([u32; 4], usize)> {
         if lp >= self.max_lps {
-            return;
+            return None;
         }
         let bins = self.bins.bytes().as_ptr();
         let (slots, n) = self.fan_slots(sym, bucket);
         let base = self.sums.bytes().as_ptr();
-        for &(s, b) in &slots[..n] {
+        let mut out = [0u32; 4];
+        let mut all = true;
+        for (&(s, b), o) in slots[..n].iter().zip(&mut out) {
             let Some(id) = self.find_id(RowKey {
                 sym: s,
                 bucket: b,
                 lp,
             }) else {
+                all = false;
                 continue;
             };
+            *o = id;
             let i = id as usize;
             if let Some(h) = self.heads.get(i) {
                 crate::prefetch::line(h);
@@ -345,6 +354,41 @@ impl Stats {
                 crate::prefetch::line(bins.wrapping_add(i * BINS_BYTES + 64 * l));
             }
         }
+        all.then_some((out, n))
+    }
+
+    /// [`Stats::fan_out`] when [`Stats::prefetch_fan`] found every cell (`found`, its result)
+    /// and no cell was created since: the same cells, and the same remembered fan-out (what
+    /// `fan_out` leaves in `fan_cache` after a complete fan-out), without looking them up again.
+    #[inline]
+    pub fn fan_out_found(
+        &mut self,
+        lp: u16,
+        sym: Option<u32>,
+        bucket: Option<u8>,
+        found: ([u32; 4], usize),
+    ) -> ([u32; 4], usize) {
+        let key = (
+            lp,
+            sym.unwrap_or(u32::MAX),
+            bucket.unwrap_or(u8::MAX),
+            self.bucket_totals,
+        );
+        #[cfg(debug_assertions)]
+        {
+            let (slots, n) = self.fan_slots(sym, bucket);
+            debug_assert_eq!(n, found.1, "fan-out size");
+            for (&(s, b), &id) in slots[..n].iter().zip(&found.0) {
+                let k = RowKey {
+                    sym: s,
+                    bucket: b,
+                    lp,
+                };
+                debug_assert_eq!(self.find_id(k), Some(id), "fan-out cell");
+            }
+        }
+        self.fan_cache = (key, found.0, found.1);
+        found
     }
 
     /// Asks for the row-index lines [`Stats::fan_out`]`(lp, sym, bucket)` reads (the stage
@@ -642,6 +686,52 @@ mod tests {
             }),
             11 * 9 * 4 - 1
         );
+    }
+
+    #[test]
+    fn prefetched_cells_are_the_fan_out() {
+        // `prefetch_fan` returns cells only when all exist, and then exactly `fan_out`'s, in
+        // its order; `fan_out_found` leaves the fan-out remembered as `fan_out` does.
+        for totals in [true, false] {
+            let mut st = Stats::new(6, 3, 4, 40);
+            st.bucket_totals = totals;
+            let syms = [None, Some(0), Some(2), Some(5)];
+            let buckets = [None, Some(0), Some(2)];
+            // Some cells first (several fan-outs share their wider cells).
+            st.fan_out(1, Some(2), Some(0));
+            st.fan_out(1, Some(0), None);
+            st.fan_out(2, None, Some(2));
+            let mut seen_some = 0;
+            let mut seen_none = 0;
+            for round in 0..3 {
+                for lp in 0..5u16 {
+                    for &s in &syms {
+                        for &b in &buckets {
+                            let pre = st.prefetch_fan(lp, s, b, &[0, 1], Some(0));
+                            let cells = st.len();
+                            let full = st.cells_full;
+                            let got = st.fan_out(lp, s, b);
+                            if let Some(f) = pre {
+                                seen_some += 1;
+                                assert_eq!(got, f, "lp {lp} sym {s:?} bucket {b:?}");
+                                assert_eq!(st.len(), cells, "nothing created");
+                                let remembered = st.fan_cache;
+                                st.fan_cache = ((9, 9, 9, false), [7; 4], 3);
+                                assert_eq!(st.fan_out_found(lp, s, b, f), f);
+                                assert_eq!(st.fan_cache, remembered);
+                            } else {
+                                seen_none += 1;
+                                assert!(
+                                    lp >= st.max_lps || st.len() > cells || st.cells_full > full,
+                                    "a cell was missing: lp {lp} sym {s:?} bucket {b:?} round {round}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            assert!(seen_some > 0 && seen_none > 0, "{seen_some} {seen_none}");
+        }
     }
 
     #[test]

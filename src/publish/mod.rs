@@ -1,7 +1,7 @@
 //! Publication: turns a cell's estimates and scores into the scoreboard row's values
 //! ([`RowValues`], the scoreboard row of shm/LAYOUT.md) and hands them to a [`RowSink`]: the shared-memory
 //! writer in production, [`MemorySink`] in tests.
-use crate::kpi::{Estimates, RowKey};
+use crate::kpi::{Estimates, HorizonEstimates, RowKey};
 use crate::score::{MAX_PROFILES, N_WEIGHTS};
 
 /// The row a sink receives is the scoreboard's own row type: the engine, the shared-memory
@@ -36,6 +36,37 @@ pub fn build_row(
     n_fills: u64,
     n_price_skipped: u64,
 ) -> RowValues {
+    let hz = HorizonEstimates {
+        markout_bps: e.markout_bps[h],
+        impact_bps: e.impact_bps[h],
+        rs_bps: e.rs_bps[h],
+    };
+    build_row_parts(
+        publish_ns,
+        e,
+        &hz,
+        scores,
+        paused,
+        n_orders,
+        n_fills,
+        n_price_skipped,
+    )
+}
+
+/// [`build_row`] with the horizon's figures apart (the publication path's form:
+/// [`crate::kpi::CellRef::estimate_row_parts`]).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn build_row_parts(
+    publish_ns: u64,
+    e: &Estimates,
+    hz: &HorizonEstimates,
+    scores: &[f64; MAX_PROFILES],
+    paused: bool,
+    n_orders: u64,
+    n_fills: u64,
+    n_price_skipped: u64,
+) -> RowValues {
     let sat = |x: u64| u32::try_from(x).unwrap_or(u32::MAX);
     let mut flags = 0;
     if e.has_data {
@@ -59,8 +90,8 @@ pub fn build_row(
         reject_rate: e.reject_rate as f32,
         pi_bps: e.pi_bps as f32,
         es_bps: e.es_bps as f32,
-        impact_bps: e.impact_bps[h] as f32,
-        markout_bps: e.markout_bps[h] as f32,
+        impact_bps: hz.impact_bps as f32,
+        markout_bps: hz.markout_bps as f32,
         ack_p50_ns: sat(e.ack_p50_ns),
         ack_p99_ns: sat(e.ack_p99_ns),
         fill_p50_ns: sat(e.fill_p50_ns),
@@ -69,7 +100,7 @@ pub fn build_row(
         pi_rate: e.pi_rate as f32,
         eq_ratio: e.eq_ratio as f32,
         cancel_reject_rate: e.cancel_reject_rate as f32,
-        realized_spread_bps: e.rs_bps[h] as f32,
+        realized_spread_bps: hz.rs_bps as f32,
         n_orders: sat(n_orders),
         n_fills: sat(n_fills),
         n_price_skipped: sat(n_price_skipped),
@@ -202,6 +233,37 @@ mod tests {
         assert_eq!(w[13], 9 | (10 << 32));
         assert_eq!(w[14], 11);
         assert!(r.bits_eq(&r));
+    }
+
+    #[test]
+    fn horizon_figures_apart_give_the_same_row() {
+        // Every horizon different, so a field read from the wrong horizon (or the wrong one of
+        // the three figures) shows.
+        let mut e = Estimates {
+            fill_rate: 0.5,
+            pi_bps: 1.25,
+            ..Default::default()
+        };
+        for h in 0..e.markout_bps.len() {
+            let k = h as f64 + 1.0;
+            e.markout_bps[h] = 1.5 * k;
+            e.impact_bps[h] = -2.25 * k;
+            e.rs_bps[h] = 3.125 * k;
+        }
+        let sc = [42.0; MAX_PROFILES];
+        for h in 0..e.markout_bps.len() {
+            let hz = HorizonEstimates {
+                markout_bps: e.markout_bps[h],
+                impact_bps: e.impact_bps[h],
+                rs_bps: e.rs_bps[h],
+            };
+            let a = build_row(9, &e, h, &sc, false, 1, 2, 3);
+            let b = build_row_parts(9, &e, &hz, &sc, false, 1, 2, 3);
+            assert!(a.bits_eq(&b), "horizon {h}");
+            assert_eq!(b.markout_bps, hz.markout_bps as f32);
+            assert_eq!(b.impact_bps, hz.impact_bps as f32);
+            assert_eq!(b.realized_spread_bps, hz.rs_bps as f32);
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //!
 //! `logistic(z) = 1 / (1 + e^-z)` divides by `1 + e^-z` (at least 1), never by a KPI. Scores are
 //! absolute: no peer-relative normalisation, so adding or removing an LP never changes another's.
-use crate::kpi::Estimates;
+use crate::kpi::{Estimates, HorizonEstimates};
 use serde::Deserialize;
 
 /// Number of weight slots (LAYOUT.md: 0 latency .. 6 markout, 7 reserved).
@@ -112,6 +112,21 @@ impl ScoreInputs {
             reject_rate: e.reject_rate,
             es_bps: e.es_bps,
             markout_bps: e.markout_bps[h],
+        }
+    }
+
+    /// From a row's estimates, the score horizon's figures apart
+    /// ([`crate::kpi::CellRef::estimate_row_parts`]).
+    #[inline]
+    pub fn from_row(e: &Estimates, hz: &HorizonEstimates) -> Self {
+        Self {
+            latency_ns: e.ack_mean_ns,
+            fill_rate: e.fill_rate,
+            pi_bps: e.pi_bps,
+            impact_bps: hz.impact_bps,
+            reject_rate: e.reject_rate,
+            es_bps: e.es_bps,
+            markout_bps: hz.markout_bps,
         }
     }
 }
@@ -525,6 +540,36 @@ mod tests {
 
     fn close(a: f64, b: f64) {
         assert!((a - b).abs() < 1e-9, "{a} != {b}");
+    }
+
+    #[test]
+    fn row_inputs_equal_the_estimates_at_the_horizon() {
+        let mut e = Estimates {
+            ack_mean_ns: 7.0,
+            fill_rate: 0.25,
+            pi_bps: 0.5,
+            reject_rate: 0.125,
+            es_bps: -3.0,
+            ..Default::default()
+        };
+        for h in 0..e.markout_bps.len() {
+            let k = h as f64 + 1.0;
+            e.markout_bps[h] = 1.5 * k;
+            e.impact_bps[h] = -2.25 * k;
+            e.rs_bps[h] = 3.125 * k;
+        }
+        for h in 0..e.markout_bps.len() {
+            let hz = HorizonEstimates {
+                markout_bps: e.markout_bps[h],
+                impact_bps: e.impact_bps[h],
+                rs_bps: e.rs_bps[h],
+            };
+            assert_eq!(
+                ScoreInputs::from_row(&e, &hz),
+                ScoreInputs::from_estimates(&e, h),
+                "horizon {h}"
+            );
+        }
     }
 
     #[test]
