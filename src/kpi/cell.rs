@@ -540,6 +540,32 @@ pub struct HorizonEstimates {
     pub rs_bps: f64,
 }
 
+impl HorizonEstimates {
+    /// The figures of `e`'s per-horizon arrays at horizon `h`.
+    #[inline(always)]
+    pub fn of(e: &Estimates, h: usize) -> Self {
+        Self {
+            markout_bps: e.markout_bps[h],
+            impact_bps: e.impact_bps[h],
+            rs_bps: e.rs_bps[h],
+        }
+    }
+
+    /// Test data: `e` with different figures at every horizon (`1.5 k`, `-2.25 k`, `3.125 k` at
+    /// horizon `k - 1`), so a figure read from the wrong horizon, or the wrong one of the three,
+    /// shows.
+    #[cfg(test)]
+    pub(crate) fn distinct_in(mut e: Estimates) -> Estimates {
+        for h in 0..e.markout_bps.len() {
+            let k = h as f64 + 1.0;
+            e.markout_bps[h] = 1.5 * k;
+            e.impact_bps[h] = -2.25 * k;
+            e.rs_bps[h] = 3.125 * k;
+        }
+        e
+    }
+}
+
 /// Absolute (decayed-to-now) view of a window.
 #[derive(Clone, Copy)]
 struct Abs<'a> {

@@ -36,11 +36,7 @@ pub fn build_row(
     n_fills: u64,
     n_price_skipped: u64,
 ) -> RowValues {
-    let hz = HorizonEstimates {
-        markout_bps: e.markout_bps[h],
-        impact_bps: e.impact_bps[h],
-        rs_bps: e.rs_bps[h],
-    };
+    let hz = HorizonEstimates::of(e, h);
     build_row_parts(
         publish_ns,
         e,
@@ -239,24 +235,15 @@ mod tests {
     fn horizon_figures_apart_give_the_same_row() {
         // Every horizon different, so a field read from the wrong horizon (or the wrong one of
         // the three figures) shows.
-        let mut e = Estimates {
+        let e = Estimates {
             fill_rate: 0.5,
             pi_bps: 1.25,
             ..Default::default()
         };
-        for h in 0..e.markout_bps.len() {
-            let k = h as f64 + 1.0;
-            e.markout_bps[h] = 1.5 * k;
-            e.impact_bps[h] = -2.25 * k;
-            e.rs_bps[h] = 3.125 * k;
-        }
+        let e = HorizonEstimates::distinct_in(e);
         let sc = [42.0; MAX_PROFILES];
         for h in 0..e.markout_bps.len() {
-            let hz = HorizonEstimates {
-                markout_bps: e.markout_bps[h],
-                impact_bps: e.impact_bps[h],
-                rs_bps: e.rs_bps[h],
-            };
+            let hz = HorizonEstimates::of(&e, h);
             let a = build_row(9, &e, h, &sc, false, 1, 2, 3);
             let b = build_row_parts(9, &e, &hz, &sc, false, 1, 2, 3);
             assert!(a.bits_eq(&b), "horizon {h}");

@@ -544,7 +544,7 @@ mod tests {
 
     #[test]
     fn row_inputs_equal_the_estimates_at_the_horizon() {
-        let mut e = Estimates {
+        let e = Estimates {
             ack_mean_ns: 7.0,
             fill_rate: 0.25,
             pi_bps: 0.5,
@@ -552,18 +552,9 @@ mod tests {
             es_bps: -3.0,
             ..Default::default()
         };
+        let e = HorizonEstimates::distinct_in(e);
         for h in 0..e.markout_bps.len() {
-            let k = h as f64 + 1.0;
-            e.markout_bps[h] = 1.5 * k;
-            e.impact_bps[h] = -2.25 * k;
-            e.rs_bps[h] = 3.125 * k;
-        }
-        for h in 0..e.markout_bps.len() {
-            let hz = HorizonEstimates {
-                markout_bps: e.markout_bps[h],
-                impact_bps: e.impact_bps[h],
-                rs_bps: e.rs_bps[h],
-            };
+            let hz = HorizonEstimates::of(&e, h);
             assert_eq!(
                 ScoreInputs::from_row(&e, &hz),
                 ScoreInputs::from_estimates(&e, h),
