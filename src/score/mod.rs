@@ -104,15 +104,7 @@ pub struct ScoreInputs {
 impl ScoreInputs {
     /// From a cell's estimates at the score horizon `h`.
     pub fn from_estimates(e: &Estimates, h: usize) -> Self {
-        Self {
-            latency_ns: e.ack_mean_ns,
-            fill_rate: e.fill_rate,
-            pi_bps: e.pi_bps,
-            impact_bps: e.impact_bps[h],
-            reject_rate: e.reject_rate,
-            es_bps: e.es_bps,
-            markout_bps: e.markout_bps[h],
-        }
+        Self::from_row(e, &HorizonEstimates::of(e, h))
     }
 
     /// From a row's estimates, the score horizon's figures apart
