@@ -132,12 +132,11 @@ impl<S: RowSink> FixFeed<S> {
                 .zip(views.iter_mut())
                 .zip(pre.iter_mut())
             {
-                let r = p.parse(bytes).and_then(|m| m.typed());
-                if let Ok(t) = &r {
+                // Written and read in place (a view is several hundred bytes).
+                if let Ok(t) = v.insert(p.parse(bytes).and_then(|m| m.typed())) {
                     *k = keys_of(session, t);
                     self.engine.prefetch_keys(k.0, k.1);
                 }
-                *v = Some(r);
             }
             for (i, &(ts_ns, session, _)) in group.iter().enumerate() {
                 // The next message's cells, its order's index line being near by now (the
@@ -149,14 +148,14 @@ impl<S: RowSink> FixFeed<S> {
                 if let Some(&(k, ty, qty)) = pre.get(i + 1) {
                     self.engine.prefetch_exec_cells(k, ty, qty);
                 }
-                match views[i].take() {
+                match &views[i] {
                     Some(Ok(t)) => dispatch_typed(
                         &mut self.engine,
                         &mut self.counters,
                         self.nbbo_tags,
                         ts_ns,
                         session,
-                        &t,
+                        t,
                         pre[i].0,
                     ),
                     Some(Err(_)) | None => {
@@ -202,15 +201,11 @@ fn dispatch<S: RowSink>(
     session: u32,
     m: &Message<'_>,
 ) -> Result<(), ParseError> {
-    dispatch_typed(
-        eng,
-        counters,
-        nbbo_tags,
-        ts_ns,
-        session,
-        &m.typed()?,
-        Keys::NONE,
-    );
+    // Read in place: `m.typed()?` would copy the view (several hundred bytes) out of the
+    // `Result`.
+    let typed = m.typed();
+    let t = typed.as_ref().map_err(|e| *e)?;
+    dispatch_typed(eng, counters, nbbo_tags, ts_ns, session, t, Keys::NONE);
     Ok(())
 }
 

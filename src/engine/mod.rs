@@ -26,9 +26,9 @@ pub use fix_glue::{FeedCounters, FixFeed};
 pub use shm_sink::{ShmSink, writer_options};
 
 use crate::kpi::{
-    Arrival, Estimates, EstimatorParams, FillRec, HalfLife, Markouts, Priors, QuoteBook,
-    QuoteRelation, QuoteSkip, QuoteUpdate, RowKey, SizeBuckets, Stamps, Stats, formulas, ix,
-    quote_relation,
+    Arrival, CellRef, Estimates, EstimatorParams, FillRec, HalfLife, Markouts, Priors, QuoteBook,
+    QuoteRelation, QuoteSkip, QuoteUpdate, RowKey, RowQuantiles, SizeBuckets, Stamps, Stats,
+    formulas, ix, quote_relation,
 };
 use crate::orders::{
     DedupSet, InsertError, LpResolution, LpResolver, NO_BUCKET, NO_LP, NameTable, Oddity, Order,
@@ -851,8 +851,12 @@ impl<S: RowSink> Engine<S> {
     /// line: two inlined copies would both be fetched per fill).
     #[inline(never)]
     fn publish_row(&mut self, id: u32, now: u64, st: Stamps) {
-        self.stats.head_mut(id).dirty = false;
-        let row = self.row_of(id, now, st);
+        // The latency quantiles from the cache where the histograms did not change.
+        let (fresh, cached) = self.stats.take_row(id);
+        let c = self.stats.cell(id);
+        let q = c.row_quantiles_cached(fresh, cached);
+        let row = self.row_of_cell(c, id, now, st, q);
+        self.stats.cache_quantiles(id, q);
         let key = self.stats.key(id);
         self.sink.publish(key, &row);
         self.counters.publications += 1;
@@ -990,9 +994,23 @@ impl<S: RowSink> Engine<S> {
 
     fn row_of(&self, id: u32, now: u64, st: Stamps) -> RowValues {
         let c = self.stats.cell(id);
+        self.row_of_cell(c, id, now, st, c.row_quantiles())
+    }
+
+    /// [`Engine::row_of`] of cell `c` (id `id`) with its latency quantiles given (`q` must be
+    /// its [`CellRef::row_quantiles`]; the publication path takes them from the cache).
+    #[inline(always)]
+    fn row_of_cell(
+        &self,
+        c: CellRef<'_>,
+        id: u32,
+        now: u64,
+        st: Stamps,
+        q: RowQuantiles,
+    ) -> RowValues {
         // The score horizon's figures apart: no array indexed by the horizon, so the estimates
         // stay in registers (same values as `estimate_row` and `build_row` at the horizon).
-        let (e, hz) = c.estimate_row_parts(st, &self.priors, &self.est);
+        let (e, hz) = c.estimate_row_parts_with(st, &self.priors, &self.est, q);
         let scores = Profiles::scores_prepared(
             &self.prepared,
             &self.transforms,

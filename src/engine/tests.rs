@@ -922,8 +922,14 @@ fn play(ops: &[Op], cfg: EngineConfig) -> Engine<MemorySink> {
 
 /// [`play`] with the early own-row publication on or off.
 fn play_early(ops: &[Op], cfg: EngineConfig, early: bool) -> Engine<MemorySink> {
+    play_with(ops, cfg, early, true)
+}
+
+/// [`play_early`] with the row quantiles' cache on or off (off: every row scans).
+fn play_with(ops: &[Op], cfg: EngineConfig, early: bool, quant_cache: bool) -> Engine<MemorySink> {
     let mut e = engine(cfg);
     e.early_rows.off = !early;
+    e.stats.quant_cache_off = !quant_cache;
     let mut t = T0;
     for o in ops {
         t += 3 * MS;
@@ -977,6 +983,32 @@ proptest! {
     // Irregular streams (reports before their orders, several applied by one NewOrderSingle,
     // duplicates, busts, cancels, ticks), published after every event and coalesced: the early
     // own-row publication changes no publication and no state.
+    // The same streams with the row quantiles' cache on and off: the same publications (the
+    // off run scans every row's histograms) and the same state.
+    #[test]
+    fn quantile_cache_changes_nothing_on_irregular_streams(
+        ops in proptest::collection::vec(op(), 1..120),
+        coalesce in any::<bool>(),
+        tiny in any::<bool>(),
+    ) {
+        let mut cfg = raw_cfg();
+        // Tiny half-lives move the fast window's base (rescaling the bins) every few events.
+        cfg.fast_half_life_ns = if tiny { 5 * MS } else { 60 * SEC };
+        cfg.slow_half_life_ns = if tiny { 50 * MS } else { 3600 * SEC };
+        cfg.horizons_ns = vec![3 * MS, 9 * MS];
+        cfg.score_horizon_ns = 9 * MS;
+        cfg.publish_interval_ns = if coalesce { 4 * MS } else { 0 };
+        let mut a = play_with(&ops, cfg.clone(), true, true);
+        let mut b = play_with(&ops, cfg, true, false);
+        let (la, lb) = (&a.sink().log, &b.sink().log);
+        prop_assert_eq!(la.len(), lb.len());
+        for ((ka, ra), (kb, rb)) in la.iter().zip(lb) {
+            prop_assert_eq!(ka, kb);
+            prop_assert!(ra.bits_eq(rb));
+        }
+        prop_assert!(engine_state(&mut a) == engine_state(&mut b));
+    }
+
     #[test]
     fn early_own_row_changes_nothing_on_irregular_streams(
         ops in proptest::collection::vec(op(), 1..120),
@@ -1374,5 +1406,78 @@ fn early_own_row_publication_changes_no_publication() {
             "{name}: the events the rows went out at, pending rows"
         );
         assert!(sa == sb, "{name}: the final states differ");
+    }
+}
+
+/// The row quantiles' cache (`Stats::take_row`: a row whose histograms did not change since the
+/// cell's last row takes their quantiles from the cache) changes no published bit: the
+/// synthetic stream published after every event, with tiny half-lives (base moves rescale the
+/// bins), coalesced, and the `wire_latency`-like stream, each against the same stream with every
+/// row scanning its histograms; and a snapshot taken midway restores to the same rows.
+#[test]
+fn quantile_cache_changes_no_publication() {
+    let base = EngineConfig {
+        stale_quote_ns: 0,
+        publish_interval_ns: 0,
+        bucket_totals: true,
+        ..EngineConfig::default()
+    };
+    let evs = synth(1500, 7);
+    let tiny = EngineConfig {
+        fast_half_life_ns: 20 * MS,
+        slow_half_life_ns: 200 * MS,
+        prior_refresh_ns: 30 * MS,
+        ..base.clone()
+    };
+    let coalesced = EngineConfig {
+        publish_interval_ns: 30 * MS,
+        ..base.clone()
+    };
+    let wire = EngineConfig {
+        horizons_ns: vec![2 * MS, 5 * MS],
+        score_horizon_ns: 5 * MS,
+        ..base.clone()
+    };
+    let wire_evs = wire_like(400);
+    let run = |cfg: &EngineConfig, evs: &[(u64, OwnedEvent)], cache: bool, restore_at: usize| {
+        let mut e = engine(cfg.clone());
+        e.stats.quant_cache_off = !cache;
+        for (i, (t, ev)) in evs.iter().enumerate() {
+            if i == restore_at {
+                // Through a snapshot: the restored cells cache nothing.
+                let snap = engine_state(&mut e);
+                let mut r = engine(cfg.clone());
+                r.restore_state(&mut crate::journal::codec::Dec::new(&snap))
+                    .expect("snapshot restores");
+                r.stats.quant_cache_off = !cache;
+                *r.sink_mut() = core::mem::take(e.sink_mut());
+                e = r;
+            }
+            e.on_event(*t, &ev.as_event());
+        }
+        let rows: Vec<_> = e
+            .sink()
+            .log
+            .iter()
+            .map(|(k, r)| (*k, r.to_words()))
+            .collect();
+        (rows, engine_state(&mut e))
+    };
+    for (name, cfg, evs) in [
+        ("publish now, bucket totals", &base, &evs),
+        ("tiny half-lives", &tiny, &evs),
+        ("coalesced", &coalesced, &evs),
+        ("wire-like", &wire, &wire_evs),
+    ] {
+        for restore_at in [usize::MAX, evs.len() / 2] {
+            let (ra, sa) = run(cfg, evs, true, restore_at);
+            let (rb, sb) = run(cfg, evs, false, restore_at);
+            assert!(ra.len() > 100, "{name}: {} rows", ra.len());
+            assert_eq!(ra.len(), rb.len(), "{name}: rows published");
+            for (j, (a, b)) in ra.iter().zip(&rb).enumerate() {
+                assert_eq!(a, b, "{name} (restore at {restore_at}): publication {j}");
+            }
+            assert!(sa == sb, "{name}: the final states differ");
+        }
     }
 }

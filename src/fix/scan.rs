@@ -45,6 +45,22 @@ impl<'a> Words<'a> {
     }
 }
 
+/// The 8 bytes of `buf` that end at `end` (little-endian), when `8 <= end <= buf.len()`: one
+/// compare of `end - 8` (wrapping: huge when `end < 8`) with `buf.len() - 7` (0 when shorter),
+/// which a view's several loads share, where the slice's checked load took two per load.
+#[inline(always)]
+pub(crate) fn word_ending_at(buf: &[u8], end: usize) -> Option<u64> {
+    let p = end.wrapping_sub(8);
+    if p < buf.len().saturating_sub(7) {
+        // SAFETY: `p < buf.len() - 7` (so `buf.len() >= 8`), so `p + 8 <= buf.len()`: the 8
+        // bytes read are in `buf`; `read_unaligned` needs no alignment.
+        let w = unsafe { buf.as_ptr().add(p).cast::<u64>().read_unaligned() };
+        Some(u64::from_le(w))
+    } else {
+        None
+    }
+}
+
 /// Produces the delimiter bit mask of a 64-byte block (bit `i` set when `block[i]` is SOH, or
 /// SOH or `|` when `pipe`).
 pub(crate) trait BlockMask: Copy {
@@ -822,6 +838,27 @@ mod tests {
                 let piped = (sum + bars * (1 + 256) - bars * u64::from(b'|')) % 256;
                 assert_eq!(u64::from(checksum(b, true)), piped, "{off} {n}");
                 assert_eq!(u64::from(checksum(b, false)), sum % 256);
+            }
+        }
+    }
+
+    /// `word_ending_at` against the checked slice load: every buffer length 0 to 24 (sub-slices
+    /// of a longer buffer, so a load past the end would read the neighbours' bytes and differ)
+    /// and every `end` 0 to 40 and near `usize::MAX`. (It fails when the compare lets
+    /// `end = len + 1` through, or rejects `end = len`: checked.)
+    #[test]
+    fn words_ending_at_agree_with_the_slice() {
+        let v: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37) ^ 0xA5).collect();
+        for off in 0..8 {
+            for n in 0..=24 {
+                let b = &v[off..off + n];
+                for end in (0..=40).chain([usize::MAX - 8, usize::MAX - 7, usize::MAX]) {
+                    let want = end
+                        .checked_sub(8)
+                        .and_then(|s| b.get(s..end))
+                        .map(|w| u64::from_le_bytes(w.try_into().unwrap()));
+                    assert_eq!(word_ending_at(b, end), want, "{off} {n} {end}");
+                }
             }
         }
     }

@@ -695,3 +695,101 @@ fn hand_written_hint_loop_agrees_with_the_portable_loop() {
     }
     assert!(hits > 1_000, "{hits}");
 }
+
+/// The CheckSum's fast path (the trailer as one word, the computed sum's digits from a table)
+/// against a plain reading of the rules: 300 bodies of random bytes (every sum), SOH and log
+/// mode, the declared CheckSum right, off by one, off by 100 and 256, or random, and each of
+/// the 8 bytes from the delimiter before `10=` to the last one replaced by digits, delimiters,
+/// `1`, `0`, `=` and noise; `check_frame` gives the frame, `BodyLengthMismatch`, `BadCheckSum`
+/// or `CheckSumMismatch` exactly as the rules say. (It fails when the fast path compares only
+/// two of the three digits: checked.)
+#[test]
+fn checksum_word_agrees_with_the_rules() {
+    use super::error::FrameErrorKind as K;
+    use super::frame::{Step, check_frame};
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let noise = [
+        b'0', b'1', b'2', b'5', b'9', b'/', b':', 0x01, b'|', b'=', b'x', 0x00, 0xFF, b' ',
+    ];
+    let (mut complete, mut checked) = (0, 0);
+    for round in 0..300 {
+        for (delim, mode) in [(b'\x01', Delimiter::Soh), (b'|', Delimiter::Log)] {
+            let cfg = FramerConfig {
+                max_body_len: 64 * 1024,
+                delimiter: mode,
+            };
+            // A body of 5 to 300 bytes: `35=8`, then random bytes that are no delimiter.
+            let mut body = b"35=8".to_vec();
+            body.push(delim);
+            for _ in 0..next() % 296 {
+                let b = (next() % 254) as u8 + 2;
+                body.push(if b == b'|' { b'a' } else { b });
+            }
+            body.push(delim);
+            let mut m = b"8=FIX.4.4".to_vec();
+            m.push(delim);
+            m.extend_from_slice(format!("9={}", body.len()).as_bytes());
+            m.push(delim);
+            m.extend_from_slice(&body);
+            let ts = m.len();
+            let sum = |d: &[u8]| -> u8 {
+                d.iter()
+                    .fold(0u8, |s, &c| s.wrapping_add(if mode.is(c) { 1 } else { c }))
+            };
+            let right = u32::from(sum(&m));
+            let declared = match round % 6 {
+                0 | 1 => right,
+                2 => (right + 1) % 1000,
+                3 => (right + 100) % 1000,
+                4 => right + 256,
+                _ => (next() % 1000) as u32,
+            };
+            m.extend_from_slice(format!("10={declared:03}").as_bytes());
+            m.push(delim);
+            let Step::Complete(layout) = (if declared == right {
+                check_frame(&m, &cfg)
+            } else {
+                let mut ok = m.clone();
+                ok[ts + 3..ts + 6].copy_from_slice(format!("{right:03}").as_bytes());
+                check_frame(&ok, &cfg)
+            }) else {
+                panic!("the valid message is not framed")
+            };
+            for at in ts - 1..ts + 7 {
+                for &b in std::iter::once(&m[at]).chain(noise.iter()) {
+                    let mut v = m.clone();
+                    v[at] = b;
+                    let c = &v[ts + 3..ts + 7];
+                    let want = if !mode.is(v[ts - 1]) || &v[ts..ts + 3] != b"10=" {
+                        Step::Error(K::BodyLengthMismatch)
+                    } else if !c[..3].iter().all(u8::is_ascii_digit) || !mode.is(c[3]) {
+                        Step::Error(K::BadCheckSum)
+                    } else {
+                        let d = c[..3]
+                            .iter()
+                            .fold(0u16, |a, &c| a * 10 + u16::from(c - b'0'));
+                        let computed = sum(&v[..ts]);
+                        if d == u16::from(computed) {
+                            Step::Complete(layout)
+                        } else {
+                            Step::Error(K::CheckSumMismatch {
+                                declared: d,
+                                computed,
+                            })
+                        }
+                    };
+                    complete += usize::from(matches!(want, Step::Complete(_)));
+                    assert_eq!(check_frame(&v, &cfg), want, "{mode:?} [{at}]={b}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(complete > 1_000 && checked > 50_000, "{complete} {checked}");
+}

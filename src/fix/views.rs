@@ -1375,6 +1375,13 @@ macro_rules! md_view {
 
             /// The typed view of `m`; checks NoMDEntries against the entries.
             pub fn from_message(m: &Message<'a>) -> Result<Self, ParseError> {
+                Self::build(m, |v| v)
+            }
+
+            /// The view, handed to `wrap` (the `Typed` variant in [`Message::typed`]): built in
+            /// place, not copied out of a `Result`.
+            #[inline]
+            fn build<R>(m: &Message<'a>, wrap: impl FnOnce(Self) -> R) -> Result<R, ParseError> {
                 if m.msg_type() != $mt {
                     return Err(ParseError::new(ParseErrorKind::WrongMsgType, 35, 0));
                 }
@@ -1409,13 +1416,13 @@ macro_rules! md_view {
                 }
                 let header = h.finish(m.begin_string())?;
                 let symbol = md_view!(@sym $req_symbol, symbol);
-                Ok(Self {
+                Ok(wrap(Self {
                     header,
                     md_req_id,
                     symbol,
                     entries: req(entries, 268)?,
                     raw: Raw(Some(*m)),
-                })
+                }))
             }
 
             /// Raw lookup of any field of the parsed message (`None` when built by hand).
@@ -1512,8 +1519,8 @@ impl<'a> Message<'a> {
             b"9" => return OrderCancelReject::build(self, Typed::OrderCancelReject),
             b"j" => return BusinessMessageReject::build(self, Typed::BusinessMessageReject),
             b"3" => return Reject::build(self, Typed::Reject),
-            b"W" => Typed::MarketDataSnapshot(MarketDataSnapshot::from_message(self)?),
-            b"X" => Typed::MarketDataIncremental(MarketDataIncremental::from_message(self)?),
+            b"W" => return MarketDataSnapshot::build(self, Typed::MarketDataSnapshot),
+            b"X" => return MarketDataIncremental::build(self, Typed::MarketDataIncremental),
             b"A" => return Logon::build(self, Typed::Logon),
             b"0" => return Heartbeat::build(self, Typed::Heartbeat),
             b"1" => return TestRequest::build(self, Typed::TestRequest),

@@ -160,7 +160,16 @@ pub struct CellHead {
     pub fill_end: u8,
     /// See `fill_end`.
     pub fill_start: u8,
+    /// Which histograms' row quantiles the engine's cache holds ([`QUANT_ACK`], [`QUANT_FILL`]):
+    /// cleared by every change of a histogram's totals or bins (`set_ack`, `set_fill`), 0 in a
+    /// new or restored header. Derived state, not in snapshots (the padding byte of the line).
+    pub quant_fresh: u8,
 }
+
+/// [`CellHead::quant_fresh`]: the ack histogram's row quantiles are cached.
+pub const QUANT_ACK: u8 = 1;
+/// [`CellHead::quant_fresh`]: the fill histogram's row quantile is cached.
+pub const QUANT_FILL: u8 = 2;
 
 // One cache line.
 const _: () = assert!(core::mem::size_of::<CellHead>() == 64);
@@ -202,13 +211,17 @@ impl CellHead {
     pub fn fill(&self) -> HistMeta {
         HistMeta::from_parts(self.fill_total, self.fill_end, self.fill_start)
     }
+    /// Every change of the ack histogram (its bins change only with its totals) comes here.
     #[inline]
     fn set_ack(&mut self, m: HistMeta) {
         (self.ack_total, self.ack_end, self.ack_start) = m.parts();
+        self.quant_fresh &= !QUANT_ACK;
     }
+    /// Every change of the fill histogram comes here.
     #[inline]
     fn set_fill(&mut self, m: HistMeta) {
         (self.fill_total, self.fill_end, self.fill_start) = m.parts();
+        self.quant_fresh &= !QUANT_FILL;
     }
 }
 
@@ -575,6 +588,19 @@ impl HorizonEstimates {
     }
 }
 
+/// The latency quantiles a row shows ([`Estimates`]' `ack_p50_ns`, `ack_p99_ns`,
+/// `fill_p50_ns`: 0 for an empty histogram). 32 bytes, so a cached copy never straddles lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C, align(32))]
+pub struct RowQuantiles {
+    /// Ack latency p50, ns.
+    pub ack_p50_ns: u64,
+    /// Ack latency p99, ns.
+    pub ack_p99_ns: u64,
+    /// Fill latency p50, ns.
+    pub fill_p50_ns: u64,
+}
+
 /// Absolute (decayed-to-now) view of a window.
 #[derive(Clone, Copy)]
 struct Abs<'a> {
@@ -725,7 +751,31 @@ impl CellRef<'_> {
 
     /// As [`Cell::estimate`].
     pub fn estimate(&self, now: Stamps, priors: &Priors, p: &EstimatorParams) -> Estimates {
-        self.estimate_scope(now, priors, p, true).0
+        self.estimate_scope(now, priors, p, true, self.row_quantiles())
+            .0
+    }
+
+    /// The row's latency quantiles, scanned from the bins.
+    #[inline]
+    pub fn row_quantiles(&self) -> RowQuantiles {
+        self.row_quantiles_cached(0, RowQuantiles::default())
+    }
+
+    /// [`CellRef::row_quantiles`], taking from `cached` those of the histograms `fresh` names
+    /// ([`QUANT_ACK`], [`QUANT_FILL`]) and scanning the others.
+    #[inline(always)]
+    pub fn row_quantiles_cached(&self, fresh: u8, cached: RowQuantiles) -> RowQuantiles {
+        let mut q = cached;
+        if fresh & QUANT_ACK == 0 {
+            [q.ack_p50_ns, q.ack_p99_ns] = self
+                .ack
+                .quantiles_lane(self.bins, 0, [0.5, 0.99])
+                .unwrap_or([0; 2]);
+        }
+        if fresh & QUANT_FILL == 0 {
+            [q.fill_p50_ns] = self.fill.quantiles_lane(self.bins, 1, [0.5]).unwrap_or([0]);
+        }
+        q
     }
 
     /// As [`Cell::estimate_row`].
@@ -751,7 +801,20 @@ impl CellRef<'_> {
         priors: &Priors,
         p: &EstimatorParams,
     ) -> (Estimates, HorizonEstimates) {
-        self.estimate_scope(now, priors, p, false)
+        self.estimate_scope(now, priors, p, false, self.row_quantiles())
+    }
+
+    /// [`CellRef::estimate_row_parts`] with the latency quantiles `q` given (the engine's
+    /// cached [`CellRef::row_quantiles`]): the same values when `q` is this cell's.
+    #[inline(always)]
+    pub fn estimate_row_parts_with(
+        &self,
+        now: Stamps,
+        priors: &Priors,
+        p: &EstimatorParams,
+        q: RowQuantiles,
+    ) -> (Estimates, HorizonEstimates) {
+        self.estimate_scope(now, priors, p, false, q)
     }
 
     #[inline(always)]
@@ -761,6 +824,7 @@ impl CellRef<'_> {
         priors: &Priors,
         p: &EstimatorParams,
         full: bool,
+        q: RowQuantiles,
     ) -> (Estimates, HorizonEstimates) {
         let f = Abs {
             s: self.sums,
@@ -841,13 +905,10 @@ impl CellRef<'_> {
                 e.tte_share[b] = (s.get(ix::TTE + b) / tte_total).clamp(0.0, 1.0);
             }
         }
-        if let Some([p50, p99]) = self.ack.quantiles_lane(self.bins, 0, [0.5, 0.99]) {
-            e.ack_p50_ns = p50;
-            e.ack_p99_ns = p99;
-        }
-        if let Some([p50]) = self.fill.quantiles_lane(self.bins, 1, [0.5]) {
-            e.fill_p50_ns = p50;
-        }
+        // (0 for an empty histogram, as `Estimates::default`.)
+        e.ack_p50_ns = q.ack_p50_ns;
+        e.ack_p99_ns = q.ack_p99_ns;
+        e.fill_p50_ns = q.fill_p50_ns;
         e.eff_orders = s.get(ix::ORDERS).max(0.0);
         e.eff_fills = s.get(ix::FILLS).max(0.0);
         e.eff_orders_fast = f.get(ix::ORDERS).max(0.0);

@@ -190,14 +190,28 @@ impl HistMeta {
         } else {
             0
         };
-        for i in first..end {
-            cum += f64::from(bin(i));
-            while qi < K && cum >= thr[qi] {
-                out[qi] = bucket_value(i);
-                qi += 1;
+        // Quantile `qi` is the first bucket whose running sum reaches `thr[qi]`, those after it
+        // the same bucket or later: one tight loop per quantile (one compare a bin) rather than
+        // every quantile's test at every bin; the same sums in the same order.
+        let mut i = first;
+        'quantiles: while qi < K {
+            let t = thr[qi];
+            loop {
+                if i >= end {
+                    break 'quantiles;
+                }
+                cum += f64::from(bin(i));
+                i += 1;
+                if cum >= t {
+                    break;
+                }
             }
-            if qi == K {
-                break;
+            let v = bucket_value(i - 1);
+            out[qi] = v;
+            qi += 1;
+            while qi < K && cum >= thr[qi] {
+                out[qi] = v;
+                qi += 1;
             }
         }
         // A quantile the rounding residue leaves unreached reports the highest used bucket.
@@ -268,6 +282,107 @@ mod tests {
         assert_eq!(q, [vlo, vhi, vhi, vhi]);
         // A quantile of 0 scans from bucket 0 and is met by the first bin (0 >= 0).
         assert_eq!(m.quantiles(&bins, [0.0]).unwrap(), [bucket_value(0)]);
+    }
+
+    /// The scan as it was written before (one loop over the bins, every quantile's test at
+    /// every bin): the reference the per-quantile loops must equal.
+    fn quantiles_reference<const K: usize>(
+        m: &HistMeta,
+        bins: &[f32; HIST_BUCKETS],
+        qs: [f64; K],
+    ) -> Option<[u64; K]> {
+        let total = m.total;
+        if total.to_bits().wrapping_sub(1) >= f64::MAX.to_bits() || m.end == 0 {
+            return None;
+        }
+        let end = (m.end as usize).min(HIST_BUCKETS);
+        let mut out = [0; K];
+        let mut thr = [0.0; K];
+        for (t, q) in thr.iter_mut().zip(&qs) {
+            *t = q * total;
+        }
+        let mut cum = 0.0;
+        let mut qi = 0;
+        let first = if K > 0 && qs[0] > 0.0 {
+            (m.start as usize).min(end)
+        } else {
+            0
+        };
+        for (i, b) in bins.iter().enumerate().take(end).skip(first) {
+            cum += f64::from(*b);
+            while qi < K && cum >= thr[qi] {
+                out[qi] = bucket_value(i);
+                qi += 1;
+            }
+            if qi == K {
+                break;
+            }
+        }
+        for o in &mut out[qi..] {
+            *o = bucket_value(end - 1);
+        }
+        Some(out)
+    }
+
+    fn any_bin() -> impl proptest::strategy::Strategy<Value = f32> {
+        use proptest::prelude::*;
+        prop_oneof![
+            8 => Just(0.0f32),
+            8 => 0.0f32..1.0e3,
+            1 => 1.0e-40f32..1.0e-30,
+            1 => 1.0e36f32..3.0e38,
+        ]
+    }
+
+    fn any_q() -> impl proptest::strategy::Strategy<Value = f64> {
+        use proptest::prelude::*;
+        prop_oneof![
+            6 => 0.0f64..=1.0,
+            1 => Just(0.5),
+            1 => Just(0.99),
+            1 => Just(0.0),
+            1 => Just(1.0),
+            1 => -1.0f64..2.0,
+            1 => proptest::num::f64::ANY,
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// The per-quantile scan gives the reference's buckets for any bins (zeros, tiny and
+        /// huge values whose sums overflow, at times one of any value: NaN, negative), totals (the bins' sum, near it, far from it, any
+        /// float), scan ranges and quantiles (ascending or not, 0, negative, NaN).
+        #[test]
+        fn scan_equals_the_reference(
+            bins in proptest::collection::vec(any_bin(), HIST_BUCKETS),
+            wild in proptest::option::weighted(0.2, (0..HIST_BUCKETS, proptest::num::f32::ANY)),
+            start in 0u8..=255,
+            end in 0u8..=129,
+            scale in proptest::prop_oneof![
+                proptest::prelude::Just(1.0f64),
+                0.9f64..1.1,
+                proptest::num::f64::ANY
+            ],
+            q2 in (any_q(), any_q()),
+            q4 in (any_q(), any_q(), any_q(), any_q()),
+        ) {
+            let mut bins: [f32; HIST_BUCKETS] = bins.try_into().expect("length");
+            if let Some((i, v)) = wild {
+                bins[i] = v;
+            }
+            let sum: f64 = bins.iter().map(|b| f64::from(*b)).sum();
+            let total = if scale == 1.0 { sum } else { sum * scale };
+            let m = HistMeta::from_parts(total, end, start);
+            let mut sorted2 = [q2.0, q2.1];
+            sorted2.sort_by(f64::total_cmp);
+            proptest::prop_assert_eq!(m.quantiles(&bins, [0.5, 0.99]), quantiles_reference(&m, &bins, [0.5, 0.99]));
+            proptest::prop_assert_eq!(m.quantiles(&bins, [0.5]), quantiles_reference(&m, &bins, [0.5]));
+            proptest::prop_assert_eq!(m.quantiles(&bins, [q2.0, q2.1]), quantiles_reference(&m, &bins, [q2.0, q2.1]));
+            proptest::prop_assert_eq!(m.quantiles(&bins, sorted2), quantiles_reference(&m, &bins, sorted2));
+            let q4 = [q4.0, q4.1, q4.2, q4.3];
+            proptest::prop_assert_eq!(m.quantiles(&bins, q4), quantiles_reference(&m, &bins, q4));
+            proptest::prop_assert_eq!(m.quantiles(&bins, []), quantiles_reference(&m, &bins, []));
+        }
     }
 
     #[test]

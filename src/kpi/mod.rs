@@ -9,8 +9,9 @@ pub mod quotes;
 
 pub use cell::{
     Cell, CellHead, CellMut, CellRef, Estimates, EstimatorParams, HorizonEstimates,
-    PoolAccumulator, Priors, Stamps, ix, shrink,
+    PoolAccumulator, Priors, RowQuantiles, Stamps, ix, shrink,
 };
+use cell::{QUANT_ACK, QUANT_FILL};
 pub use decay::{HalfLife, Stamp};
 pub use formulas::{Arrival, PRICE_SCALE, QuoteRelation, SizeBuckets, px, quote_relation};
 use hist::HIST_BUCKETS;
@@ -164,6 +165,14 @@ pub struct Stats {
     heads: Vec<CellHead>,
     sums: Arena,
     bins: Arena,
+    /// Each cell's last row quantiles, valid where its header's `quant_fresh` says (derived
+    /// state: a new or restored header says none). A row after events that left a histogram
+    /// alone (markouts, cancels, terminal accounting) takes its quantiles from here instead of
+    /// scanning its bins.
+    quants: Vec<RowQuantiles>,
+    /// Test switch: every row scans (the plain computation the cache must equal).
+    #[cfg(test)]
+    pub(crate) quant_cache_off: bool,
     keys: Vec<RowKey>,
     max_cells: usize,
     /// Cell table full: updates for new combinations dropped.
@@ -195,6 +204,9 @@ impl Stats {
             heads: Vec::with_capacity(max_cells),
             sums,
             bins,
+            quants: Vec::with_capacity(max_cells),
+            #[cfg(test)]
+            quant_cache_off: false,
             keys: Vec::with_capacity(max_cells),
             max_cells,
             cells_full: 0,
@@ -240,6 +252,7 @@ impl Stats {
         let id = self.heads.len() as u32;
         // Its sums and bins are still the arenas' zeros: nothing to write.
         self.heads.push(CellHead::new());
+        self.quants.push(RowQuantiles::default());
         self.keys.push(k);
         self.index[r] = id;
         Some(id)
@@ -480,14 +493,23 @@ impl Stats {
             crate::prefetch::line(sums.wrapping_add(64 * line));
         }
     }
-    /// Asks for the histogram lines a row's quantiles scan (the used range of both lanes; reads
-    /// the header, so call it a step after [`Stats::prefetch_row`]).
-    #[inline]
+    /// Asks for the lines a row's quantiles read: the cached quantiles, and the histogram lines a
+    /// scan reads (the used range of both lanes) unless both are cached (reads the header, so
+    /// call it a step after [`Stats::prefetch_row`]).
+    #[inline(always)]
     pub fn prefetch_bins(&self, id: u32) {
         let i = id as usize;
         let Some(h) = self.heads.get(i) else {
             return;
         };
+        // The row reads (or writes) its cached quantiles; it scans only the bins of a
+        // histogram that changed.
+        if let Some(q) = self.quants.get(i) {
+            crate::prefetch::line(q);
+        }
+        if h.quant_fresh == QUANT_ACK | QUANT_FILL {
+            return;
+        }
         let lo = h.ack_start.min(h.fill_start) as usize;
         let hi = (h.ack_end.max(h.fill_end) as usize).min(HIST_BUCKETS);
         if lo >= hi {
@@ -498,6 +520,26 @@ impl Stats {
         for line in lo / 8..=(hi - 1) / 8 {
             crate::prefetch::line(bins.wrapping_add(64 * line));
         }
+    }
+    /// Takes cell `id`'s row state for a publication: clears its dirty flag and returns which
+    /// of its histograms' quantiles the cache holds ([`CellHead::quant_fresh`]) with the cached
+    /// values, marking both fresh: the caller computes the row with
+    /// [`CellRef::row_quantiles_cached`] and stores the result with [`Stats::cache_quantiles`].
+    #[inline(always)]
+    pub fn take_row(&mut self, id: u32) -> (u8, RowQuantiles) {
+        let i = id as usize;
+        let h = &mut self.heads[i];
+        h.dirty = false;
+        let fresh = h.quant_fresh;
+        h.quant_fresh = QUANT_ACK | QUANT_FILL;
+        #[cfg(test)]
+        let fresh = if self.quant_cache_off { 0 } else { fresh };
+        (fresh, self.quants[i])
+    }
+    /// Stores cell `id`'s row quantiles (see [`Stats::take_row`]).
+    #[inline(always)]
+    pub fn cache_quantiles(&mut self, id: u32, q: RowQuantiles) {
+        self.quants[id as usize] = q;
     }
     /// A cell's header, mutably.
     #[inline]
@@ -636,6 +678,8 @@ impl Stats {
             self.index[r] = i as u32;
             self.keys.push(k);
             self.heads.push(get_head(d)?);
+            // Derived: the restored header says no quantile is cached.
+            self.quants.push(RowQuantiles::default());
         }
         let sums = d.take(n * SUMS_BYTES)?;
         self.sums.bytes_mut()[..n * SUMS_BYTES].copy_from_slice(sums);
@@ -772,5 +816,166 @@ mod tests {
             })
             .is_none()
         );
+    }
+}
+
+#[cfg(test)]
+mod quant_cache_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One step of a cell's life: a latency (ack or fill) at a time, a publication, or a
+    /// snapshot round trip.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Latency {
+            cell: usize,
+            fill: bool,
+            ns: u64,
+            dt: u64,
+        },
+        Publish {
+            cell: usize,
+        },
+        Restore,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..3usize, any::<bool>(), 0..40u32, 0..4u8, 0..1000u64).prop_map(
+                |(cell, fill, oct, jump, ms)| Op::Latency {
+                    cell,
+                    fill,
+                    // Every octave of the histogram (and bucket 0), so p50 and p99 move.
+                    ns: (1u64 << (oct + 6)) + ms * 7919,
+                    // Mostly small steps; sometimes a jump of many fast half-lives, which
+                    // moves the fast window's base and rescales the bins.
+                    dt: match jump {
+                        0 => 200 * SEC,
+                        _ => ms * 1_000_000,
+                    },
+                }
+            ),
+            3 => (0..3usize).prop_map(|cell| Op::Publish { cell }),
+            1 => Just(Op::Restore),
+        ]
+    }
+
+    const SEC: u64 = 1_000_000_000;
+
+    fn stamps(t: u64) -> Stamps {
+        Stamps {
+            fast: HalfLife { ns: 2 * SEC, t0: 0 }.stamp(t),
+            slow: HalfLife {
+                ns: 3600 * SEC,
+                t0: 0,
+            }
+            .stamp(t),
+        }
+    }
+
+    fn restored(st: &Stats) -> Stats {
+        let mut e = Enc::new();
+        st.snap_write(&mut e);
+        let mut fresh = Stats::new(st.max_symbols, st.n_buckets, st.max_lps, st.max_cells);
+        fresh
+            .snap_read(&mut Dec::new(&e.buf))
+            .expect("snapshot reads back");
+        fresh
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// The publication path's quantiles (cache where `quant_fresh` says, scan otherwise)
+        /// equal a plain scan of the cell at every publication, through latencies in either
+        /// histogram, base moves (rescaled bins) and snapshot restores.
+        #[test]
+        fn cached_row_quantiles_equal_the_scan(ops in proptest::collection::vec(op(), 1..120)) {
+            let mut st = Stats::new(4, 2, 2, 8);
+            let ids: Vec<u32> = (0..3u32)
+                .map(|s| st.cell_id(RowKey { sym: s, bucket: 0, lp: 1 }).expect("room"))
+                .collect();
+            let mut t = SEC;
+            let (mut hits, mut scans) = (0, 0);
+            for op in ops {
+                match op {
+                    Op::Latency { cell, fill, ns, dt } => {
+                        t += dt;
+                        let mut c = st.cell_mut(ids[cell]);
+                        let w = c.prepare_weights(stamps(t));
+                        c.add_latency_w(fill, ns, w);
+                    }
+                    Op::Publish { cell } => {
+                        let id = ids[cell];
+                        let (fresh, cached) = st.take_row(id);
+                        let c = st.cell(id);
+                        let got = c.row_quantiles_cached(fresh, cached);
+                        let want = c.row_quantiles();
+                        prop_assert_eq!(got, want, "fresh {}", fresh);
+                        st.cache_quantiles(id, got);
+                        if fresh != 0 {
+                            hits += 1;
+                        } else {
+                            scans += 1;
+                        }
+                    }
+                    Op::Restore => st = restored(&st),
+                }
+            }
+            // (Not asserted per case: some cases publish nothing.)
+            let _ = (hits, scans);
+        }
+    }
+
+    #[test]
+    fn quantile_cache_is_used_and_dropped_on_change_and_restore() {
+        let mut st = Stats::new(4, 2, 2, 8);
+        let id = st
+            .cell_id(RowKey {
+                sym: 1,
+                bucket: 0,
+                lp: 0,
+            })
+            .expect("room");
+        let add = |st: &mut Stats, fill: bool, ns: u64, t: u64| {
+            let mut c = st.cell_mut(id);
+            let w = c.prepare_weights(stamps(t));
+            c.add_latency_w(fill, ns, w);
+        };
+        add(&mut st, false, 1_000_000, SEC);
+        add(&mut st, true, 3_000_000, SEC);
+        let publish = |st: &mut Stats| {
+            let (fresh, cached) = st.take_row(id);
+            let q = st.cell(id).row_quantiles_cached(fresh, cached);
+            assert_eq!(q, st.cell(id).row_quantiles());
+            st.cache_quantiles(id, q);
+            fresh
+        };
+        assert_eq!(publish(&mut st), 0, "a new cell caches nothing");
+        assert_eq!(
+            publish(&mut st),
+            QUANT_ACK | QUANT_FILL,
+            "unchanged: both cached"
+        );
+        add(&mut st, true, 9_000_000, 2 * SEC);
+        assert_eq!(
+            publish(&mut st),
+            QUANT_ACK,
+            "a fill latency drops the fill quantile"
+        );
+        add(&mut st, false, 9_000_000, 3 * SEC);
+        assert_eq!(
+            publish(&mut st),
+            QUANT_FILL,
+            "an ack latency drops the ack quantiles"
+        );
+        // A base move (many half-lives later) rescales both histograms.
+        let before = st.heads[id as usize].fast_base;
+        add(&mut st, false, 2_000_000, 600 * SEC);
+        assert_ne!(st.heads[id as usize].fast_base, before, "the base moved");
+        assert_eq!(publish(&mut st), 0, "a rescale drops both");
+        assert_eq!(publish(&mut st), QUANT_ACK | QUANT_FILL);
+        let mut st = restored(&st);
+        assert_eq!(publish(&mut st), 0, "a restored cell caches nothing");
     }
 }

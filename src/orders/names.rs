@@ -162,10 +162,12 @@ impl LpResolver {
         if raw.is_empty() {
             return LpResolution::Unattributed;
         }
-        if let Some(i) = self.alias.get(NameTable::hash(raw)) {
+        // One hash for both lookups (an FNV pass is a serial chain of multiplies).
+        let h = NameTable::hash(raw);
+        if let Some(i) = self.alias.get(h) {
             return LpResolution::Known(i as u16);
         }
-        if let Some(i) = self.lps.get(raw) {
+        if let Some(i) = self.lps.index.get(h) {
             return LpResolution::Known(i as u16);
         }
         if !self.auto_register {
@@ -261,6 +263,61 @@ mod tests {
             strict.resolve([b"XNAS-GW1", b"", b""]),
             LpResolution::Known(0)
         );
+    }
+
+    /// What `resolve_raw` computed before it hashed once: the alias map by the raw value's
+    /// hash, then the LP table's own lookup, then registration.
+    fn resolve_reference(r: &mut LpResolver, raw: &[u8]) -> LpResolution {
+        if raw.is_empty() {
+            return LpResolution::Unattributed;
+        }
+        if let Some(i) = r.alias.get(NameTable::hash(raw)) {
+            return LpResolution::Known(i as u16);
+        }
+        if let Some(i) = r.lps.get(raw) {
+            return LpResolution::Known(i as u16);
+        }
+        if !r.auto_register {
+            return LpResolution::Unattributed;
+        }
+        match r.lps.intern(raw) {
+            Ok((i, _)) => LpResolution::New(i as u16),
+            Err(TableFull) => LpResolution::Unattributed,
+        }
+    }
+
+    proptest::proptest! {
+        /// `resolve_raw` (one hash for the alias and LP lookups) resolves every identifier as
+        /// the two-hash form does, on twin resolvers fed the same stream: aliases, names an
+        /// alias maps to, preregistered and auto-registered names, names past 16 bytes (equal
+        /// once truncated), the empty identifier, a full table, auto-registration off.
+        #[test]
+        fn one_hash_resolves_as_two(
+            raws in proptest::collection::vec(0usize..12, 1..60),
+            cap in 2usize..8,
+            auto in proptest::prelude::any::<bool>(),
+        ) {
+            const POOL: [&str; 12] = [
+                "XNAS-GW1", "XNYS-GW2", "LP_A", "LP_B", "LP_Z", "CPTY", "LM", "",
+                "ABCDEFGHIJKLMNOPQ", "ABCDEFGHIJKLMNOPZ", "ABCDEFGHIJKLMNOP", "lp_a",
+            ];
+            let map = vec![
+                ("XNAS-GW1".to_string(), "LP_A".to_string()),
+                ("XNYS-GW2".to_string(), "LP_B".to_string()),
+            ];
+            let pre = ["LP_Z".to_string()];
+            let mut fast = LpResolver::new(cap, &map, &pre, auto);
+            let mut plain = LpResolver::new(cap, &map, &pre, auto);
+            for k in raws {
+                let raw = POOL[k].as_bytes();
+                proptest::prop_assert_eq!(
+                    fast.resolve_raw(raw),
+                    resolve_reference(&mut plain, raw),
+                    "{:?}",
+                    POOL[k]
+                );
+            }
+        }
     }
 
     #[test]
