@@ -1337,24 +1337,16 @@ fn wire_like(n: usize) -> Vec<(u64, OwnedEvent)> {
     v
 }
 
-/// The early publication of a report's own row (`Engine::apply_exec`, when the event's pass
-/// would publish it first anyway) changes nothing a reader or a snapshot sees: the same rows
-/// with the same bits, in the same order, at the same events, and the same final state
-/// (pending rows, their age, counters), against the same streams with it off. Streams: the
-/// synthetic one published after every event with bucket totals and commands queued between
-/// events; with tiny half-lives and frequent priors refreshes (a refresh due at an event turns
-/// it off); the `wire_latency`-like stream where a markout of the same event made the own row
-/// pending first (and orders that apply two early reports); one-cell fan-outs (symbol table
-/// full); coalesced publication. Each run but the last checks the early path ran.
-#[test]
-fn early_own_row_publication_changes_no_publication() {
+/// The settings the publication-equivalence tests run under: published after every event with
+/// bucket totals; tiny half-lives and frequent priors refreshes (base moves rescale the bins);
+/// coalesced; the `wire_latency`-like horizons.
+fn publication_configs() -> (EngineConfig, EngineConfig, EngineConfig, EngineConfig) {
     let base = EngineConfig {
         stale_quote_ns: 0,
         publish_interval_ns: 0,
         bucket_totals: true,
         ..EngineConfig::default()
     };
-    let evs = synth(1500, 11);
     let tiny = EngineConfig {
         fast_half_life_ns: 20 * MS,
         slow_half_life_ns: 200 * MS,
@@ -1370,6 +1362,22 @@ fn early_own_row_publication_changes_no_publication() {
         score_horizon_ns: 5 * MS,
         ..base.clone()
     };
+    (base, tiny, coalesced, wire)
+}
+
+/// The early publication of a report's own row (`Engine::apply_exec`, when the event's pass
+/// would publish it first anyway) changes nothing a reader or a snapshot sees: the same rows
+/// with the same bits, in the same order, at the same events, and the same final state
+/// (pending rows, their age, counters), against the same streams with it off. Streams: the
+/// synthetic one published after every event with bucket totals and commands queued between
+/// events; with tiny half-lives and frequent priors refreshes (a refresh due at an event turns
+/// it off); the `wire_latency`-like stream where a markout of the same event made the own row
+/// pending first (and orders that apply two early reports); one-cell fan-outs (symbol table
+/// full); coalesced publication. Each run but the last checks the early path ran.
+#[test]
+fn early_own_row_publication_changes_no_publication() {
+    let (base, tiny, coalesced, wire) = publication_configs();
+    let evs = synth(1500, 11);
     let wire_evs = wire_like(400);
     // 2 of the stream's 8 symbols have cells; the others' orders feed the LP's total only.
     let full = EngineConfig {
@@ -1416,28 +1424,8 @@ fn early_own_row_publication_changes_no_publication() {
 /// row scanning its histograms; and a snapshot taken midway restores to the same rows.
 #[test]
 fn quantile_cache_changes_no_publication() {
-    let base = EngineConfig {
-        stale_quote_ns: 0,
-        publish_interval_ns: 0,
-        bucket_totals: true,
-        ..EngineConfig::default()
-    };
+    let (base, tiny, coalesced, wire) = publication_configs();
     let evs = synth(1500, 7);
-    let tiny = EngineConfig {
-        fast_half_life_ns: 20 * MS,
-        slow_half_life_ns: 200 * MS,
-        prior_refresh_ns: 30 * MS,
-        ..base.clone()
-    };
-    let coalesced = EngineConfig {
-        publish_interval_ns: 30 * MS,
-        ..base.clone()
-    };
-    let wire = EngineConfig {
-        horizons_ns: vec![2 * MS, 5 * MS],
-        score_horizon_ns: 5 * MS,
-        ..base.clone()
-    };
     let wire_evs = wire_like(400);
     let run = |cfg: &EngineConfig, evs: &[(u64, OwnedEvent)], cache: bool, restore_at: usize| {
         let mut e = engine(cfg.clone());

@@ -916,6 +916,33 @@ mod tests {
         }
     }
 
+    /// The timestamp tests' noise (xorshift64).
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
+    /// `parse_timestamp_in` of `v` inside random bytes (0 to 11 before, 0 to 3 after) gives
+    /// `parse_timestamp(v)`, value or error; returns whether `v` is valid.
+    fn agrees_inside_noise(v: &[u8], next: &mut dyn FnMut() -> u64) -> bool {
+        let pre = (next() % 12) as usize;
+        let mut buf: Vec<u8> = (0..pre).map(|_| next() as u8).collect();
+        buf.extend_from_slice(v);
+        buf.extend((0..next() % 4).map(|_| next() as u8));
+        let want = parse_timestamp(v);
+        assert_eq!(
+            parse_timestamp_in(&buf, pre, pre + v.len()),
+            want,
+            "{:?}",
+            String::from_utf8_lossy(v)
+        );
+        want.is_ok()
+    }
+
     /// `parse_timestamp_in`'s per-thread cache of the last second (`LAST_SECOND`) against
     /// `parse_timestamp`, which does not use it: 300,000 timestamps of 17, 21, 24 and 27 bytes
     /// drawn from 3 dates and 3 times (so most repeat the cached second), a third of them with 1
@@ -928,13 +955,7 @@ mod tests {
         let times: [&[u8; 8]; 3] = [b"14:30:18", b"14:30:19", b"23:59:59"];
         let fracs: [&[u8]; 4] = [b"", b".123", b".123456", b".123456789"];
         let subs = b"0123456789:-.+ /\x00\x01\x7f\xff\xfa";
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         let (mut hits, mut ok, mut last) = (0, 0, Vec::new());
         for _ in 0..300_000 {
             let mut v = Vec::with_capacity(27);
@@ -948,19 +969,9 @@ mod tests {
                     v[i] = subs[(next() % subs.len() as u64) as usize];
                 }
             }
-            let pre = (next() % 12) as usize;
-            let mut buf: Vec<u8> = (0..pre).map(|_| next() as u8).collect();
-            buf.extend_from_slice(&v);
-            buf.extend((0..next() % 4).map(|_| next() as u8));
-            let want = parse_timestamp(&v);
-            assert_eq!(
-                parse_timestamp_in(&buf, pre, pre + v.len()),
-                want,
-                "{:?}",
-                String::from_utf8_lossy(&v)
-            );
+            let valid = agrees_inside_noise(&v, &mut next);
             hits += usize::from(v.get(..17) == last.get(..17));
-            ok += usize::from(want.is_ok());
+            ok += usize::from(valid);
             last = v;
         }
         // Both outcomes, and the same 17 leading bytes as the previous timestamp, are common.
@@ -980,13 +991,7 @@ mod tests {
         let minutes: [&[u8; 6]; 3] = [b"14:30:", b"14:31:", b"23:59:"];
         let fracs: [&[u8]; 3] = [b"", b".123", b".123456"];
         let subs = b"0123456789:-.+ /\x00\x01\x7f\xff\xfa";
-        let mut x: u64 = 0xD1B5_4A32_D192_ED03;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0xD1B5_4A32_D192_ED03);
         let (mut minute_hits, mut ok, mut last) = (0, 0, Vec::new());
         for _ in 0..300_000 {
             let mut v = Vec::with_capacity(24);
@@ -1006,19 +1011,9 @@ mod tests {
                     v[i] = subs[(next() % subs.len() as u64) as usize];
                 }
             }
-            let pre = (next() % 12) as usize;
-            let mut buf: Vec<u8> = (0..pre).map(|_| next() as u8).collect();
-            buf.extend_from_slice(&v);
-            buf.extend((0..next() % 4).map(|_| next() as u8));
-            let want = parse_timestamp(&v);
-            assert_eq!(
-                parse_timestamp_in(&buf, pre, pre + v.len()),
-                want,
-                "{:?}",
-                String::from_utf8_lossy(&v)
-            );
+            let valid = agrees_inside_noise(&v, &mut next);
             minute_hits += usize::from(v.get(..15) == last.get(..15));
-            ok += usize::from(want.is_ok());
+            ok += usize::from(valid);
             last = v;
         }
         // The previous timestamp's minute is common, and both outcomes.
@@ -1037,32 +1032,14 @@ mod tests {
     fn millisecond_timestamps_agree_with_the_general_path() {
         let base = *b"20240315-14:30:18.123";
         let subs = b"0123456789:-.+ /\x00\x01\x7f\xff\xfa";
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let check = |v: &[u8; 21], next: &mut dyn FnMut() -> u64| {
-            let pre = (next() % 12) as usize;
-            let mut buf: Vec<u8> = (0..pre).map(|_| next() as u8).collect();
-            buf.extend_from_slice(v);
-            buf.extend((0..next() % 4).map(|_| next() as u8));
-            assert_eq!(
-                parse_timestamp_in(&buf, pre, pre + 21),
-                parse_timestamp(v),
-                "{:?}",
-                core::str::from_utf8(v)
-            );
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         let mut ok = 0;
         for i in 0..21 {
             for &c in subs {
                 let mut v = base;
                 v[i] = c;
                 ok += usize::from(parse_timestamp(&v).is_ok());
-                check(&v, &mut next);
+                agrees_inside_noise(&v, &mut next);
             }
         }
         assert!(ok > 100, "{ok}");
@@ -1072,7 +1049,7 @@ mod tests {
                 let i = (next() % 21) as usize;
                 v[i] = subs[(next() % subs.len() as u64) as usize];
             }
-            check(&v, &mut next);
+            agrees_inside_noise(&v, &mut next);
         }
     }
 
