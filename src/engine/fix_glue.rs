@@ -6,8 +6,8 @@
 //! a snapshot (W) sets the symbol's best bid and offer from its entries; an incremental refresh
 //! (X) treats each New/Change bid or offer entry as the new top of that side (an NBBO feed).
 use crate::fix::{
-    ExecType, Frame, FramerConfig, MdEntries, MdEntryType, MdUpdateAction, Message, ParseError,
-    Parser, Price, SCALE, Typed,
+    ExecType, Frame, FramerConfig, MarketDataSnapshot, MdEntry, MdEntryType, MdUpdateAction,
+    Message, ParseError, Parser, Price, SCALE, Typed,
 };
 
 use super::event::{
@@ -64,18 +64,29 @@ fn exec_byte(k: ExecType) -> Option<u8> {
     })
 }
 
-/// Best bid and offer among snapshot entries (0 when a side is absent).
-fn top_of(entries: &MdEntries<'_>) -> (i64, i64) {
-    let (mut bid, mut ask) = (0i64, 0i64);
-    for e in entries.iter().flatten() {
-        let Some(Price(p)) = e.px else { continue };
-        match e.entry_type {
-            Some(MdEntryType::Bid) if p > bid => bid = p,
-            Some(MdEntryType::Offer) if ask == 0 || p < ask => ask = p,
-            _ => {}
-        }
+/// One snapshot entry into the best bid and offer so far, `(bid, ask)` (0: no price yet on that
+/// side): the highest positive bid, the lowest offer.
+#[inline(always)]
+fn top_step(top: &mut (i64, i64), e: &MdEntry<'_>) {
+    let Some(Price(p)) = e.px else { return };
+    match e.entry_type {
+        Some(MdEntryType::Bid) if p > top.0 => top.0 = p,
+        Some(MdEntryType::Offer) if top.1 == 0 || p < top.1 => top.1 = p,
+        _ => {}
     }
-    (bid, ask)
+}
+
+/// `m.typed()`; for a MarketDataSnapshot, also its best bid and offer in `top`, from `(0, 0)`
+/// (the fold of [`top_step`] over `entries.iter().flatten()`, folded while the view's
+/// validation parses the entries: one pass over them, not two). `top` is left as it is for
+/// other MsgTypes and is meaningless on an error.
+#[inline(always)]
+fn typed_top<'a>(m: &Message<'a>, top: &mut (i64, i64)) -> Result<Typed<'a>, ParseError> {
+    if m.msg_type() == MarketDataSnapshot::MSG_TYPE {
+        MarketDataSnapshot::typed_visiting(m, |e| top_step(top, e))
+    } else {
+        m.typed()
+    }
 }
 
 impl<S: RowSink> FixFeed<S> {
@@ -125,15 +136,18 @@ impl<S: RowSink> FixFeed<S> {
             // Per message: its id hashes (computed once, for the hints and the engine), its
             // ExecType byte and LastQty.
             let mut pre = [(Keys::NONE, 0u8, 0u64); BATCH_AHEAD];
-            for (((p, &(_, session, bytes)), v), k) in self
+            // Per message: a snapshot's best bid and offer.
+            let mut tops = [(0i64, 0i64); BATCH_AHEAD];
+            for ((((p, &(_, session, bytes)), v), k), top) in self
                 .ahead
                 .iter_mut()
                 .zip(group)
                 .zip(views.iter_mut())
                 .zip(pre.iter_mut())
+                .zip(tops.iter_mut())
             {
                 // Written and read in place (a view is several hundred bytes).
-                if let Ok(t) = v.insert(p.parse(bytes).and_then(|m| m.typed())) {
+                if let Ok(t) = v.insert(p.parse(bytes).and_then(|m| typed_top(&m, top))) {
                     *k = keys_of(session, t);
                     self.engine.prefetch_keys(k.0, k.1);
                 }
@@ -157,6 +171,7 @@ impl<S: RowSink> FixFeed<S> {
                         session,
                         t,
                         pre[i].0,
+                        tops[i],
                     ),
                     Some(Err(_)) | None => {
                         self.counters.parse_errors += 1;
@@ -203,9 +218,10 @@ fn dispatch<S: RowSink>(
 ) -> Result<(), ParseError> {
     // Read in place: `m.typed()?` would copy the view (several hundred bytes) out of the
     // `Result`.
-    let typed = m.typed();
+    let mut top = (0, 0);
+    let typed = typed_top(m, &mut top);
     let t = typed.as_ref().map_err(|e| *e)?;
-    dispatch_typed(eng, counters, nbbo_tags, ts_ns, session, t, Keys::NONE);
+    dispatch_typed(eng, counters, nbbo_tags, ts_ns, session, t, Keys::NONE, top);
     Ok(())
 }
 
@@ -241,7 +257,9 @@ fn keys_of(session: u32, t: &Typed<'_>) -> (Keys, u8, u64) {
     }
 }
 
-/// Maps one typed message to engine events.
+/// Maps one typed message to engine events; `top`: a snapshot's best bid and offer (from
+/// [`typed_top`]).
+#[allow(clippy::too_many_arguments)]
 fn dispatch_typed<S: RowSink>(
     eng: &mut Engine<S>,
     counters: &mut FeedCounters,
@@ -250,6 +268,7 @@ fn dispatch_typed<S: RowSink>(
     session: u32,
     typed: &Typed<'_>,
     keys: Keys,
+    top: (i64, i64),
 ) {
     match typed {
         Typed::NewOrderSingle(o) => {
@@ -337,7 +356,7 @@ fn dispatch_typed<S: RowSink>(
             _ => counters.ignored += 1,
         },
         Typed::MarketDataSnapshot(s) => {
-            let (bid, ask) = top_of(&s.entries);
+            let (bid, ask) = top;
             eng.on_event(
                 ts_ns,
                 &Event::Quote(Quote {
@@ -371,5 +390,169 @@ fn dispatch_typed<S: RowSink>(
             }
         }
         _ => counters.ignored += 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fix::MdEntries;
+    use proptest::prelude::*;
+
+    /// The glue's `top_of` before `typed_top` (the oracle): best bid and offer among the
+    /// entries the iterator yields (0 when a side is absent).
+    fn top_of(entries: &MdEntries<'_>) -> (i64, i64) {
+        let (mut bid, mut ask) = (0i64, 0i64);
+        for e in entries.iter().flatten() {
+            let Some(Price(p)) = e.px else { continue };
+            match e.entry_type {
+                Some(MdEntryType::Bid) if p > bid => bid = p,
+                Some(MdEntryType::Offer) if ask == 0 || p < ask => ask = p,
+                _ => {}
+            }
+        }
+        (bid, ask)
+    }
+
+    /// A snapshot with `body` after Symbol (`|` for SOH), BodyLength and CheckSum filled in.
+    fn snapshot(body: &str) -> Vec<u8> {
+        let b = format!("35=W|49=MD|56=SOR|34=11|52=20240315-14:30:18.127|55=EUR/USD|{body}")
+            .replace('|', "\x01");
+        let mut out = format!("8=FIX.4.4\x019={}\x01", b.len()).into_bytes();
+        out.extend_from_slice(b.as_bytes());
+        let cs = out.iter().map(|&c| u32::from(c)).sum::<u32>() % 256;
+        out.extend_from_slice(format!("10={cs:03}\x01").as_bytes());
+        out
+    }
+
+    /// `typed_top`'s view, error and top against `typed()` and the oracle; `Some(top)` when
+    /// the message parses.
+    fn check(bytes: &[u8]) -> Option<(i64, i64)> {
+        let mut p = Parser::new(FramerConfig::default());
+        let m = p.parse(bytes).ok()?;
+        let mut top = (0, 0);
+        let new = typed_top(&m, &mut top);
+        let old = m.typed();
+        assert_eq!(new, old, "{}", String::from_utf8_lossy(bytes));
+        match old.ok()? {
+            Typed::MarketDataSnapshot(s) => {
+                assert_eq!(
+                    top,
+                    top_of(&s.entries),
+                    "{}",
+                    String::from_utf8_lossy(bytes)
+                );
+                Some(top)
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn snapshot_top_edge_cases() {
+        let px = |s: &str| Price::parse(s.as_bytes()).unwrap().0;
+        let cases: &[(&str, Option<(i64, i64)>)] = &[
+            (
+                "268=2|269=0|270=1.08|269=1|270=1.09|",
+                Some((px("1.08"), px("1.09"))),
+            ),
+            // Absent sides, no entries.
+            ("268=1|269=0|270=1.08|", Some((px("1.08"), 0))),
+            ("268=1|269=1|270=1.09|", Some((0, px("1.09")))),
+            ("268=0|", Some((0, 0))),
+            // Zero and negative prices: a bid must be positive, the first offer is taken.
+            ("268=2|269=0|270=0|269=1|270=-1.5|", Some((0, px("-1.5")))),
+            (
+                "268=3|269=0|270=-2|269=1|270=0|269=1|270=3|",
+                Some((0, px("3"))),
+            ),
+            // Several bids and offers.
+            (
+                "268=4|269=0|270=1.07|269=0|270=1.08|269=1|270=1.10|269=1|270=1.09|",
+                Some((px("1.08"), px("1.09"))),
+            ),
+            // Entries without a price, trades, other fields, a Delete without a type.
+            (
+                "268=3|269=0|271=5|269=2|270=9|269=1|270=1.2|271=100|278=A|273=14:30:18|279=2|",
+                Some((0, px("1.2"))),
+            ),
+            (
+                "268=3|279=0|269=0|270=1.1|279=2|279=1|269=1|270=1.3|",
+                Some((px("1.1"), px("1.3"))),
+            ),
+            // Malformed: the view's errors, not a top.
+            ("268=2|269=0|270=1.08|269=1|270=x|", None),
+            ("268=2|269=0|270=1.08|270=1.07|269=1|270=1.09|", None),
+            ("268=2|269=0|270=1.08|269=1|270=1.09|273=25:99:99|", None),
+            ("268=2|270=1.08|269=1|", None),
+            ("268=3|269=0|270=1.08|269=1|270=1.09|", None),
+        ];
+        for (body, want) in cases {
+            let got = check(&snapshot(body));
+            if let Some(w) = want {
+                assert_eq!(got, Some(*w), "{body}");
+            }
+        }
+        // A Delete without a type (a group led by MDUpdateAction).
+        assert_eq!(
+            check(&snapshot("268=2|279=0|269=1|270=1.2|279=2|")),
+            Some((0, px("1.2")))
+        );
+    }
+
+    /// One generated entry field: (tag, value).
+    fn entry_field() -> impl Strategy<Value = (u32, &'static str)> {
+        prop_oneof![
+            4 => Just(269).prop_flat_map(|t| {
+                prop::sample::select(vec!["0", "1", "2", "0", "1", "x", "01"]).prop_map(move |v| (t, v))
+            }),
+            4 => Just(270).prop_flat_map(|t| {
+                prop::sample::select(vec![
+                    "1.08", "1.09", "1.08123456", "100", "0", "-5", "-0.5", "0.0", "12345678.9",
+                    "abc", "1.2.3", "99999999999999.5", "1e5",
+                ])
+                .prop_map(move |v| (t, v))
+            }),
+            1 => (prop::sample::select(vec![279u32, 271, 272, 273, 278, 55, 290, 58]),
+                  prop::sample::select(vec![
+                      "0", "1", "2", "5", "100", "x", "20240315", "2024x315", "14:30:18",
+                      "25:99:99", "ID7",
+                  ])),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// `typed_top` gives `typed()`'s view or error, and the oracle's top, for generated
+        /// groups: well formed or not (bad values, duplicates, missing types, wrong counts,
+        /// groups led by MDUpdateAction).
+        #[test]
+        fn typed_top_matches_top_of_over_the_iterator(
+            entries in prop::collection::vec(
+                (any::<bool>(), prop::collection::vec(entry_field(), 0..4), any::<bool>()),
+                0..6,
+            ),
+            lead_279 in prop::sample::select(vec![false, false, false, true]),
+            count_skew in prop::sample::select(vec![0i64, 0, 0, 0, 1, -1]),
+        ) {
+            let mut body = format!(
+                "268={}|",
+                (entries.len() as i64 + count_skew).max(0)
+            );
+            for (has_px, rest, bid) in &entries {
+                if lead_279 {
+                    body.push_str("279=0|");
+                }
+                body.push_str(if *bid { "269=0|" } else { "269=1|" });
+                if *has_px {
+                    body.push_str("270=1.07|");
+                }
+                for (t, v) in rest {
+                    body.push_str(&format!("{t}={v}|"));
+                }
+            }
+            check(&snapshot(&body));
+        }
     }
 }

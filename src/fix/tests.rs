@@ -793,3 +793,129 @@ fn checksum_word_agrees_with_the_rules() {
     }
     assert!(complete > 1_000 && checked > 50_000, "{complete} {checked}");
 }
+
+/// One entry field for the NoMDEntries walks: (tag, value).
+fn md_field() -> impl proptest::strategy::Strategy<Value = (u32, &'static str)> {
+    use proptest::prelude::*;
+    (
+        prop::sample::select(vec![
+            269u32, 269, 270, 270, 279, 271, 272, 273, 278, 55, 290,
+        ]),
+        prop::sample::select(vec![
+            "0", "1", "2", "1.08", "-5", "x", "1.2.3", "100", "20240315", "14:30:18", "25:99:99",
+            "01",
+        ]),
+    )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+    /// `validate_entries` (one pass, cut at the first field's tag) returns the first error of
+    /// `MdEntries::iter()` (which cuts each entry by a re-scan), and visits exactly the entries
+    /// that iterator yields before it: over arbitrary field sequences, whatever tag leads the
+    /// group (a hand-built `MdEntries::Parsed` need not start with 269 or 279).
+    #[test]
+    fn md_validation_walk_matches_the_iterator(
+        fields in proptest::collection::vec(md_field(), 0..12),
+    ) {
+        let mut text = String::from("8=FIX.4.4|9=0|35=W|49=MD|56=SOR|34=1|52=20240315-14:30:18|");
+        for (t, v) in &fields {
+            text.push_str(&format!("{t}={v}|"));
+        }
+        text.push_str("10=000|");
+        let bytes = fix_up(&text);
+        let mut p = Parser::new(FramerConfig::default());
+        let m = p.parse(&bytes).unwrap();
+        // The generated fields: after the six header fields, before the trailer.
+        let idx = m.field_index();
+        let group = &idx[7..idx.len() - 1];
+        proptest::prop_assert_eq!(group.len(), fields.len());
+        let entries = MdEntries::Parsed { msg: m, fields: group, count: 0 };
+        let mut want_ok = Vec::new();
+        let mut want = Ok(0);
+        for e in entries.iter() {
+            match e {
+                Ok(e) => want_ok.push(e),
+                Err(err) => {
+                    want = Err(err);
+                    break;
+                }
+            }
+        }
+        if want.is_ok() {
+            want = Ok(want_ok.len());
+        }
+        let mut seen = Vec::new();
+        let got = views::validate_entries(&m, group, |e| seen.push(*e));
+        proptest::prop_assert_eq!(got, want);
+        proptest::prop_assert_eq!(seen, want_ok);
+    }
+}
+
+/// The NoMDEntries checks before the group was walked once (the oracle): the group cut, its
+/// first tag and its count checked on the fields, then every entry as the iterator parses it.
+fn md_group_oracle(m: &Message<'_>, body: &[message::Field], at: usize) -> Result<(), ParseError> {
+    let f268 = body[at];
+    let count: u32 = views::FieldValue::parse(m.value(&f268))
+        .map_err(|k| ParseError::new(k, 268, f268.start))?;
+    let rest = body.get(at + 1..).unwrap_or(&[]);
+    let n = rest
+        .iter()
+        .take_while(|f| views::is_md_group_tag(f.tag))
+        .count();
+    let group = &rest[..n];
+    let bad = ParseError::new(ParseErrorKind::GroupCount, 268, f268.start);
+    match group.first() {
+        None if count == 0 => {}
+        Some(first) if matches!(first.tag, 269 | 279) => {
+            let seen = group.iter().filter(|f| f.tag == first.tag).count();
+            if seen != count as usize {
+                return Err(bad);
+            }
+        }
+        _ => return Err(bad),
+    }
+    let entries = MdEntries::Parsed {
+        msg: *m,
+        fields: group,
+        count,
+    };
+    entries.iter().try_for_each(|e| e.map(|_| ()))
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+    /// A snapshot's errors (which kind, which tag, which offset) are those of the oracle
+    /// `md_group_oracle` (count checked on the fields before the entries): the group is now
+    /// walked once, its count compared with the entries the validation finds.
+    #[test]
+    fn md_group_errors_match_the_two_pass_oracle(
+        lead in proptest::sample::select(vec![269u32, 269, 279, 270]),
+        fields in proptest::collection::vec(md_field(), 0..10),
+        count in proptest::sample::select(vec!["0", "1", "2", "3", "4", "x", "-1"]),
+        tail in proptest::prelude::any::<bool>(),
+    ) {
+        let mut text = format!(
+            "8=FIX.4.4|9=0|35=W|49=MD|56=SOR|34=1|52=20240315-14:30:18|55=EUR/USD|268={count}|"
+        );
+        if !fields.is_empty() {
+            text.push_str(&format!("{lead}=0|"));
+        }
+        for (t, v) in &fields {
+            text.push_str(&format!("{t}={v}|"));
+        }
+        if tail {
+            text.push_str("262=R1|");
+        }
+        text.push_str("10=000|");
+        let bytes = fix_up(&text);
+        let mut p = Parser::new(FramerConfig::default());
+        let m = p.parse(&bytes).unwrap();
+        let body = &m.field_index()[3..m.field_index().len() - 1];
+        let at = body.iter().position(|f| f.tag == 268).unwrap();
+        let got = MarketDataSnapshot::from_message(&m).map(|_| ());
+        proptest::prop_assert_eq!(got, md_group_oracle(&m, body, at));
+    }
+}

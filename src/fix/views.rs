@@ -1174,7 +1174,7 @@ impl MdEntry<'_> {
 
 /// Tags that may appear inside a NoMDEntries entry; the group ends at the first other tag.
 #[inline]
-const fn is_md_group_tag(tag: u32) -> bool {
+pub(super) const fn is_md_group_tag(tag: u32) -> bool {
     matches!(
         tag,
         269..=299
@@ -1292,45 +1292,85 @@ impl<'a> Iterator for MdEntryIter<'a> {
 }
 
 /// The first error of iterating the entries of `fields` (as [`MdEntryIter`] cuts them), without
-/// building them (inlined: the entries' values are dead, only the checks remain).
-fn validate_entries(msg: &Message<'_>, mut fields: &[Field]) -> Result<(), ParseError> {
-    while let Some((first, rest)) = fields.split_first() {
-        let n = 1 + rest.iter().take_while(|f| f.tag != first.tag).count();
-        let (entry, rest) = fields.split_at(n);
-        fields = rest;
-        parse_entry(msg, entry)?;
+/// building them (the values `visit` does not read are dead, only the checks remain). One pass:
+/// an entry ends where the next field has the tag of the group's first field (the iterator's
+/// cut, each entry's first tag being that tag), with the checks in the iterator's order (each
+/// field in turn, then the entry's MDEntryType). `visit` is called on each entry that parses, in
+/// order, before the next one is parsed: when the result is `Ok` (the number of entries), it
+/// has seen exactly the entries the iterator yields.
+#[inline(never)]
+pub(super) fn validate_entries<'a>(
+    msg: &Message<'a>,
+    fields: &[Field],
+    mut visit: impl FnMut(&MdEntry<'a>),
+) -> Result<usize, ParseError> {
+    let Some((first, rest)) = fields.split_first() else {
+        return Ok(0);
+    };
+    let buf = msg.bytes();
+    let mut e = MdEntry::default();
+    let mut n = 1;
+    take_entry_field(&mut e, buf, first)?;
+    for f in rest {
+        if f.tag == first.tag {
+            visit(&finish_entry(e)?);
+            e = MdEntry::default();
+            n += 1;
+        }
+        take_entry_field(&mut e, buf, f)?;
     }
-    Ok(())
+    visit(&finish_entry(e)?);
+    Ok(n)
 }
 
+/// One field of an entry into `e` (fields outside [`MdEntry`] are skipped).
 #[inline(always)]
-fn parse_entry<'a>(msg: &Message<'a>, fields: &[Field]) -> Result<MdEntry<'a>, ParseError> {
-    let mut e = MdEntry::default();
-    for f in fields {
-        let buf = msg.bytes();
-        match f.tag {
-            279 => set(&mut e.update_action, buf, f)?,
-            269 => set(&mut e.entry_type, buf, f)?,
-            278 => set(&mut e.entry_id, buf, f)?,
-            55 => set(&mut e.symbol, buf, f)?,
-            270 => set(&mut e.px, buf, f)?,
-            271 => set(&mut e.size, buf, f)?,
-            272 => set(&mut e.date, buf, f)?,
-            273 => set(&mut e.time, buf, f)?,
-            _ => {}
-        }
+fn take_entry_field<'a>(e: &mut MdEntry<'a>, buf: &'a [u8], f: &Field) -> Result<(), ParseError> {
+    match f.tag {
+        279 => set(&mut e.update_action, buf, f),
+        269 => set(&mut e.entry_type, buf, f),
+        278 => set(&mut e.entry_id, buf, f),
+        55 => set(&mut e.symbol, buf, f),
+        270 => set(&mut e.px, buf, f),
+        271 => set(&mut e.size, buf, f),
+        272 => set(&mut e.date, buf, f),
+        273 => set(&mut e.time, buf, f),
+        _ => Ok(()),
     }
+}
+
+/// An entry whose fields are all taken: MDEntryType is required unless it is a Delete.
+#[inline(always)]
+fn finish_entry(e: MdEntry<'_>) -> Result<MdEntry<'_>, ParseError> {
     if e.entry_type.is_none() && e.update_action != Some(MdUpdateAction::Delete) {
         return Err(ParseError::missing(269));
     }
     Ok(e)
 }
 
-/// Finds the NoMDEntries group: returns (count, group fields) and checks the count.
+#[inline(always)]
+fn parse_entry<'a>(msg: &Message<'a>, fields: &[Field]) -> Result<MdEntry<'a>, ParseError> {
+    let mut e = MdEntry::default();
+    for f in fields {
+        take_entry_field(&mut e, msg.bytes(), f)?;
+    }
+    finish_entry(e)
+}
+
+/// Finds the NoMDEntries group at `body[at]` and validates it: returns (count, group fields,
+/// index after the group). The errors, in order: a bad count value, a group that does not start
+/// with 269 or 279 (or is empty with a count that is not 0), a count that is not the number of
+/// entries (all [`ParseErrorKind::GroupCount`]), then the first error of the entries
+/// ([`validate_entries`], which `visit`s them; on an error some may have been visited). The
+/// count is compared with the number of entries the validation finds (the occurrences of the
+/// first tag), so the group is walked once; only on an entry error is it counted apart, to
+/// report a wrong count first.
+#[inline(always)]
 fn md_group<'m>(
     m: &Message<'m>,
     body: &'m [Field],
     at: usize,
+    visit: impl FnMut(&MdEntry<'m>),
 ) -> Result<(u32, &'m [Field], usize), ParseError> {
     let f268 = body[at];
     let count: u32 =
@@ -1341,15 +1381,22 @@ fn md_group<'m>(
     let bad = ParseError::new(ParseErrorKind::GroupCount, 268, f268.start);
     match group.first() {
         None if count == 0 => {}
-        Some(first) if matches!(first.tag, 269 | 279) => {
-            let seen = group.iter().filter(|f| f.tag == first.tag).count();
-            if seen != count as usize {
-                return Err(bad);
-            }
-        }
+        Some(first) if matches!(first.tag, 269 | 279) => {}
         _ => return Err(bad),
     }
-    Ok((count, group, at + 1 + n))
+    match validate_entries(m, group, visit) {
+        Ok(entries) if entries == count as usize => Ok((count, group, at + 1 + n)),
+        Ok(_) => Err(bad),
+        Err(e) => Err(md_count_first(group, count, bad, e)),
+    }
+}
+
+/// On an entry error: the count's error if the count is also wrong (it is checked first).
+#[cold]
+fn md_count_first(group: &[Field], count: u32, bad: ParseError, e: ParseError) -> ParseError {
+    let first = group.first().map_or(0, |f| f.tag);
+    let seen = group.iter().filter(|f| f.tag == first).count();
+    if seen != count as usize { bad } else { e }
 }
 
 macro_rules! md_view {
@@ -1375,13 +1422,18 @@ macro_rules! md_view {
 
             /// The typed view of `m`; checks NoMDEntries against the entries.
             pub fn from_message(m: &Message<'a>) -> Result<Self, ParseError> {
-                Self::build(m, |v| v)
+                Self::build(m, |_| {}, |v| v)
             }
 
             /// The view, handed to `wrap` (the `Typed` variant in [`Message::typed`]): built in
-            /// place, not copied out of a `Result`.
+            /// place, not copied out of a `Result`. `visit` sees each entry as the view's
+            /// validation parses it (see [`validate_entries`]).
             #[inline]
-            fn build<R>(m: &Message<'a>, wrap: impl FnOnce(Self) -> R) -> Result<R, ParseError> {
+            fn build<R>(
+                m: &Message<'a>,
+                mut visit: impl FnMut(&MdEntry<'a>),
+                wrap: impl FnOnce(Self) -> R,
+            ) -> Result<R, ParseError> {
                 if m.msg_type() != $mt {
                     return Err(ParseError::new(ParseErrorKind::WrongMsgType, 35, 0));
                 }
@@ -1400,13 +1452,11 @@ macro_rules! md_view {
                             if entries.is_some() {
                                 return Err(ParseError::new(ParseErrorKind::Duplicate, 268, f.start));
                             }
-                            let (count, fields, next) = md_group(m, body, i)?;
-                            let parsed = MdEntries::Parsed { msg: *m, fields, count };
-                            // Validate every entry now: a view that exists has no bad entry
-                            // (found by the `parsing` fuzz target: a bad MDEntryTime made the
-                            // view encode a count its entries did not match).
-                            validate_entries(m, fields)?;
-                            entries = Some(parsed);
+                            // Every entry is validated now: a view that exists has no bad
+                            // entry (found by the `parsing` fuzz target: a bad MDEntryTime made
+                            // the view encode a count its entries did not match).
+                            let (count, fields, next) = md_group(m, body, i, &mut visit)?;
+                            entries = Some(MdEntries::Parsed { msg: *m, fields, count });
                             i = next;
                             continue;
                         }
@@ -1457,6 +1507,20 @@ md_view! {
     MarketDataSnapshot = b"W" {
         /// Symbol (55), required.
         symbol: &'a [u8], true
+    }
+}
+
+impl<'a> MarketDataSnapshot<'a> {
+    /// [`Message::typed`] of a MarketDataSnapshot (same view, same errors; `WrongMsgType` for
+    /// another MsgType), calling `visit` on each entry as the view's validation parses it, in
+    /// order: when the result is `Ok`, `visit` has seen exactly the entries
+    /// `entries.iter()` yields (all `Ok`), so a fold over them needs no second pass.
+    #[inline]
+    pub(crate) fn typed_visiting(
+        m: &Message<'a>,
+        visit: impl FnMut(&MdEntry<'a>),
+    ) -> Result<Typed<'a>, ParseError> {
+        Self::build(m, visit, Typed::MarketDataSnapshot)
     }
 }
 
@@ -1519,8 +1583,10 @@ impl<'a> Message<'a> {
             b"9" => return OrderCancelReject::build(self, Typed::OrderCancelReject),
             b"j" => return BusinessMessageReject::build(self, Typed::BusinessMessageReject),
             b"3" => return Reject::build(self, Typed::Reject),
-            b"W" => return MarketDataSnapshot::build(self, Typed::MarketDataSnapshot),
-            b"X" => return MarketDataIncremental::build(self, Typed::MarketDataIncremental),
+            b"W" => return MarketDataSnapshot::build(self, |_| {}, Typed::MarketDataSnapshot),
+            b"X" => {
+                return MarketDataIncremental::build(self, |_| {}, Typed::MarketDataIncremental);
+            }
             b"A" => return Logon::build(self, Typed::Logon),
             b"0" => return Heartbeat::build(self, Typed::Heartbeat),
             b"1" => return TestRequest::build(self, Typed::TestRequest),
