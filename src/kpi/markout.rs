@@ -124,6 +124,16 @@ pub struct Markouts {
     /// No queue has moved since the last [`Markouts::lookahead`], which then has nothing to
     /// meet (a hint's bookkeeping, like [`Fifo::seen`]; cleared by every push and pop).
     looked: bool,
+    /// A lower bound of every queue's front deadline (`u64::MAX`: every queue empty), so that
+    /// [`Markouts::next_due`] at an earlier time answers `None` without walking the queues
+    /// (most events resolve nothing). Set by a walk that found nothing due, lowered by every
+    /// push, and 0 (walk next time) whenever a front leaves otherwise (a due markout handed
+    /// out, an overflow dropping the oldest): deadlines need not be in order, so the next front
+    /// may be earlier. Derived state: 0 after a restore.
+    min_front: u64,
+    /// Test switch: `next_due` always walks the queues (the plain path the bound must equal).
+    #[cfg(test)]
+    pub(crate) bound_off: bool,
 }
 
 /// A markout that came due.
@@ -148,6 +158,9 @@ impl Markouts {
             overflow: 0,
             evicted_pending: 0,
             looked: false,
+            min_front: 0,
+            #[cfg(test)]
+            bound_off: false,
         }
     }
 
@@ -184,8 +197,12 @@ impl Markouts {
                     slot: slot as u32,
                     generation: rec.generation,
                 };
+                self.min_front = self.min_front.min(d.deadline);
                 if q.push(d).is_some() {
                     self.overflow += 1;
+                    // The front was dropped: the next one may be due earlier (deadlines need
+                    // not be in order). Rare: the next call walks.
+                    self.min_front = 0;
                 }
             }
         }
@@ -268,9 +285,19 @@ impl Markouts {
     /// Entries whose fill was overwritten or busted are skipped.
     #[inline]
     pub fn next_due(&mut self, now: u64) -> Option<DueMarkout> {
+        // Every front is at or after the bound: none is due.
+        #[cfg(test)]
+        let bound_off = self.bound_off;
+        #[cfg(not(test))]
+        let bound_off = false;
+        if self.min_front >= now && !bound_off {
+            return None;
+        }
+        let mut min_front = u64::MAX;
         for h in 0..self.queues.len() {
             while let Some(d) = self.queues[h].front().copied() {
                 if d.deadline >= now {
+                    min_front = min_front.min(d.deadline);
                     break;
                 }
                 self.queues[h].pop();
@@ -279,9 +306,14 @@ impl Markouts {
                 if f.generation != d.generation || f.busted {
                     continue;
                 }
+                // The popped front's successor may be due earlier than the bound: the next
+                // call walks (the engine calls again at the same time until `None` anyway).
+                self.min_front = 0;
                 return Some(DueMarkout { h, slot: d.slot });
             }
         }
+        // Nothing due: every front was met (or its queue is empty).
+        self.min_front = min_front;
         None
     }
 
@@ -375,6 +407,7 @@ impl Markouts {
     /// Restores what [`Markouts::snap_write`] wrote into queues of the same configuration.
     pub fn snap_read(&mut self, d: &mut Dec<'_>) -> Result<(), DecodeError> {
         d.tag(b"MRKO", "markout section missing")?;
+        self.min_front = 0;
         let cap = self.fills.len();
         self.next = d.index(cap)?;
         self.overflow = d.u64()?;
@@ -421,6 +454,7 @@ impl Markouts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn rec(key: u64, t: u64) -> FillRec {
         FillRec {
@@ -496,6 +530,100 @@ mod tests {
         let mut r = Markouts::new(16, &[100], 16);
         r.snap_read(&mut Dec::new(&e.buf)).unwrap();
         assert_eq!(look(&mut r), [(2, false), (2, true)]);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A fill at this time (scheduled or not).
+        Add(u64, bool),
+        /// `next_due` until `None`, at this time (relative: it may go back).
+        Due(u64),
+        /// One `next_due` call (a due markout may be left for later).
+        DueOnce(u64),
+        Bust,
+        Restore,
+    }
+
+    proptest! {
+        /// `next_due` with the front bound answers as the plain walk over the queues, call by
+        /// call: fills in and out of time order (deadlines out of order in a queue), unscheduled
+        /// fills, full queues (overflow), overwritten and busted fills, times going back, due
+        /// markouts left for a later call, snapshot restores.
+        #[test]
+        fn front_bound_changes_no_due_markout(
+            ops in proptest::collection::vec(
+                prop_oneof![
+                    4 => (0u64..400, proptest::bool::weighted(0.8)).prop_map(|(t, s)| Op::Add(t, s)),
+                    4 => (0u64..1_500).prop_map(Op::Due),
+                    2 => (0u64..1_500).prop_map(Op::DueOnce),
+                    1 => Just(Op::Bust),
+                    1 => Just(Op::Restore),
+                ],
+                1..120,
+            ),
+        ) {
+            let horizons = [100, 30, 1_000];
+            let mut fast = Markouts::new(6, &horizons, 5);
+            let mut plain = Markouts::new(6, &horizons, 5);
+            plain.bound_off = true;
+            let mut key = 0;
+            let mut base = 0;
+            for op in &ops {
+                match *op {
+                    Op::Add(t, s) => {
+                        key += 1;
+                        let a = fast.add(rec(key, base + t), s);
+                        let b = plain.add(rec(key, base + t), s);
+                        prop_assert_eq!(a, b);
+                        base += t / 4;
+                    }
+                    Op::Due(t) => loop {
+                        let t = (base + t).saturating_sub(400);
+                        let (a, b) = (fast.next_due(t), plain.next_due(t));
+                        prop_assert_eq!(a, b);
+                        if a.is_none() {
+                            break;
+                        }
+                    },
+                    Op::DueOnce(t) => {
+                        let t = (base + t).saturating_sub(400);
+                        prop_assert_eq!(fast.next_due(t), plain.next_due(t));
+                    }
+                    Op::Bust => {
+                        if key > 0 {
+                            if let Some(slot) = fast.find(key) {
+                                fast.get_mut(slot).busted = true;
+                                plain.get_mut(slot).busted = true;
+                            }
+                        }
+                    }
+                    Op::Restore => {
+                        let mut e = Enc::new();
+                        fast.snap_write(&mut e);
+                        let mut r = Markouts::new(6, &horizons, 5);
+                        r.snap_read(&mut Dec::new(&e.buf)).unwrap();
+                        prop_assert_eq!(r.min_front, 0);
+                        fast = r;
+                    }
+                }
+                prop_assert_eq!(fast.pending(), plain.pending());
+            }
+        }
+    }
+
+    /// The bound is used: an event before every deadline walks nothing.
+    #[test]
+    fn front_bound_skips_only_before_every_deadline() {
+        let mut m = Markouts::new(8, &[100, 1_000], 8);
+        m.add(rec(1, 0), true);
+        assert_eq!(m.min_front, 0);
+        assert_eq!(m.next_due(50), None);
+        assert_eq!(m.min_front, 100);
+        m.add(rec(2, 20), true);
+        assert_eq!(m.min_front, 100);
+        assert!(m.next_due(101).is_some());
+        assert_eq!(m.next_due(101), None);
+        assert_eq!(m.min_front, 120);
     }
 
     #[test]

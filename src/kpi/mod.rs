@@ -1,5 +1,7 @@
 //! KPI statistics: formulas, decayed sums, histograms, the quote book, the markout queues and the
 //! cells (LP x symbol x size bucket, plus the all-sizes and all-symbols aggregates).
+// The cells' storage: the one module of `kpi` that allows `unsafe` (typed views of its arenas).
+mod arena;
 pub mod cell;
 pub mod decay;
 pub mod formulas;
@@ -7,6 +9,7 @@ pub mod hist;
 pub mod markout;
 pub mod quotes;
 
+use arena::Arena;
 pub use cell::{
     Cell, CellHead, CellMut, CellRef, Estimates, EstimatorParams, HorizonEstimates,
     PoolAccumulator, Priors, RowQuantiles, Stamps, ix, shrink,
@@ -40,115 +43,9 @@ const BINS: usize = 2 * HIST_BUCKETS;
 const SUMS_BYTES: usize = SUMS * 16;
 /// Bytes of one cell's bins (16 cache lines).
 const BINS_BYTES: usize = BINS * 4;
-
-/// A zero-initialised, 64-byte aligned byte arena: an anonymous mapping that asks for
-/// transparent huge pages (the cells are touched at random: with 4 KiB pages nearly every access
-/// would also miss the TLB), else (no mapping possible) a zeroed heap allocation.
-#[derive(Debug)]
-struct Arena {
-    map: Option<memmap2::MmapMut>,
-    heap: Vec<u64>,
-    /// Offset of the first 64-byte boundary.
-    off: usize,
-    len: usize,
-}
-
-impl Arena {
-    fn new(len: usize) -> Self {
-        let want = len + 64;
-        match memmap2::MmapOptions::new().len(want).map_anon() {
-            Ok(map) => {
-                // Advisory only: without huge pages everything works the same, slower.
-                let _ = map.advise(memmap2::Advice::HugePage);
-                let off = (64 - map.as_ptr() as usize % 64) % 64;
-                Self {
-                    map: Some(map),
-                    heap: Vec::new(),
-                    off,
-                    len,
-                }
-            }
-            Err(_) => {
-                // `vec![0u64; n]` is a zeroed allocation (`calloc`).
-                let heap = vec![0u64; want.div_ceil(8)];
-                let off = (64 - heap.as_ptr() as usize % 64) % 64;
-                Self {
-                    map: None,
-                    heap,
-                    off,
-                    len,
-                }
-            }
-        }
-    }
-    #[inline]
-    fn bytes(&self) -> &[u8] {
-        let all: &[u8] = match &self.map {
-            Some(m) => m,
-            None => bytemuck::cast_slice(&self.heap),
-        };
-        &all[self.off..self.off + self.len]
-    }
-    #[inline]
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        let all: &mut [u8] = match &mut self.map {
-            Some(m) => m,
-            None => bytemuck::cast_slice_mut(&mut self.heap),
-        };
-        &mut all[self.off..self.off + self.len]
-    }
-}
-
-impl Arena {
-    /// The `N` values of type `T` at byte `at` of the arena (one bounds check against the
-    /// mapping, one alignment check; past the arena's length is refused like any slice index).
-    #[inline(always)]
-    fn get<T: bytemuck::Pod, const N: usize>(&self, at: usize) -> &[T; N] {
-        let n = N * core::mem::size_of::<T>();
-        assert!(at + n <= self.len, "arena index");
-        let start = self.off + at;
-        let all: &[u8] = match &self.map {
-            Some(m) => m,
-            None => bytemuck::cast_slice(&self.heap),
-        };
-        let v: &[T] = bytemuck::cast_slice(&all[start..start + n]);
-        v.try_into().expect("length")
-    }
-    /// As [`Arena::get`], mutably.
-    #[inline(always)]
-    fn get_mut<T: bytemuck::Pod, const N: usize>(&mut self, at: usize) -> &mut [T; N] {
-        let n = N * core::mem::size_of::<T>();
-        assert!(at + n <= self.len, "arena index");
-        let start = self.off + at;
-        let all: &mut [u8] = match &mut self.map {
-            Some(m) => m,
-            None => bytemuck::cast_slice_mut(&mut self.heap),
-        };
-        let v: &mut [T] = bytemuck::cast_slice_mut(&mut all[start..start + n]);
-        v.try_into().expect("length")
-    }
-}
-
-impl Arena {
-    /// Writes every 4 KiB page of the first `upto` bytes once (each stays zero), so that the
-    /// kernel allocates them now rather than at a first write on the hot path.
-    fn prefault(&mut self, upto: usize) {
-        let b = self.bytes_mut();
-        let upto = upto.min(b.len());
-        for at in (0..upto).step_by(4096) {
-            // An opaque zero: the store cannot be dropped as redundant.
-            b[at] = core::hint::black_box(0);
-        }
-    }
-}
-
-impl Clone for Arena {
-    fn clone(&self) -> Self {
-        let mut a = Self::new(self.len);
-        a.bytes_mut().copy_from_slice(self.bytes());
-        a
-    }
-}
+// The arenas' cells are these sizes (the snapshot and the hints count in bytes).
+const _: () = assert!(core::mem::size_of::<[[f64; 2]; SUMS]>() == SUMS_BYTES);
+const _: () = assert!(core::mem::size_of::<hist::Bins2>() == BINS_BYTES);
 
 /// The cells, allocated on first use (a new LP x symbol x bucket combination), indexed by the
 /// scoreboard's row formula.
@@ -163,8 +60,8 @@ impl Clone for Arena {
 pub struct Stats {
     index: Vec<u32>,
     heads: Vec<CellHead>,
-    sums: Arena,
-    bins: Arena,
+    sums: Arena<[f64; 2], SUMS>,
+    bins: Arena<[f32; 2], HIST_BUCKETS>,
     /// Each cell's last row quantiles, valid where its header's `quant_fresh` says (derived
     /// state: a new or restored header says none). A row after events that left a histogram
     /// alone (markouts, cancels, terminal accounting) takes its quantiles from here instead of
@@ -196,8 +93,8 @@ impl Stats {
     pub fn new(max_symbols: u32, n_buckets: u8, max_lps: u16, max_cells: usize) -> Self {
         let n_rows = (max_symbols as usize + 1) * (n_buckets as usize + 1) * max_lps as usize;
         // Zeroed arenas: virtual memory up front, pages touched only as cells are created.
-        let sums = Arena::new(max_cells * SUMS_BYTES);
-        let bins = Arena::new(max_cells * BINS_BYTES);
+        let sums = Arena::new(max_cells);
+        let bins = Arena::new(max_cells);
         Self {
             index: vec![NONE; n_rows],
             // Reserved up front so that new cells never move the others.
@@ -222,8 +119,8 @@ impl Stats {
     /// [`crate::engine::EngineConfig::prefault_cells`]); results are unchanged.
     pub fn prefault(&mut self, cells: usize) {
         let cells = cells.min(self.max_cells);
-        self.sums.prefault(cells * SUMS_BYTES);
-        self.bins.prefault(cells * BINS_BYTES);
+        self.sums.prefault(cells);
+        self.bins.prefault(cells);
     }
 
     /// The scoreboard row index of a key.
@@ -340,9 +237,9 @@ impl Stats {
         if lp >= self.max_lps {
             return None;
         }
-        let bins = self.bins.bytes().as_ptr();
+        let bins = self.bins.addr(0);
         let (slots, n) = self.fan_slots(sym, bucket);
-        let base = self.sums.bytes().as_ptr();
+        let base = self.sums.addr(0);
         let mut out = [0u32; 4];
         let mut all = true;
         for (&(s, b), o) in slots[..n].iter().zip(&mut out) {
@@ -453,14 +350,12 @@ impl Stats {
     pub fn cell(&self, id: u32) -> CellRef<'_> {
         let i = id as usize;
         let h = &self.heads[i];
-        let s = i * SUMS_BYTES;
-        let b = i * BINS_BYTES;
         CellRef {
             fast: h.fast(),
             slow: h.slow(),
-            sums: self.sums.get(s),
+            sums: self.sums.get(i),
             ack: h.ack(),
-            bins: self.bins.get(b),
+            bins: self.bins.get(i),
             fill: h.fill(),
             n_orders: h.n_orders,
             n_fills: h.n_fills,
@@ -471,12 +366,10 @@ impl Stats {
     #[inline(always)]
     pub fn cell_mut(&mut self, id: u32) -> CellMut<'_> {
         let i = id as usize;
-        let s = i * SUMS_BYTES;
-        let b = i * BINS_BYTES;
         CellMut {
             head: &mut self.heads[i],
-            sums: self.sums.get_mut(s),
-            bins: self.bins.get_mut(b),
+            sums: self.sums.get_mut(i),
+            bins: self.bins.get_mut(i),
         }
     }
     /// Asks for the lines a published row of cell `id` reads first: its header, the sums of
@@ -488,7 +381,7 @@ impl Stats {
             return;
         }
         crate::prefetch::line(&self.heads[i]);
-        let sums = self.sums.bytes()[i * SUMS_BYTES..].as_ptr();
+        let sums = self.sums.addr(i);
         for line in [0, 1, 2, 3, (ix::MO + 4 * h.min(MAX_HORIZONS - 1)) / 4] {
             crate::prefetch::line(sums.wrapping_add(64 * line));
         }
@@ -515,7 +408,7 @@ impl Stats {
         if lo >= hi {
             return;
         }
-        let bins = self.bins.bytes()[i * BINS_BYTES..].as_ptr();
+        let bins = self.bins.addr(i);
         // 8 interleaved buckets per line.
         for line in lo / 8..=(hi - 1) / 8 {
             crate::prefetch::line(bins.wrapping_add(64 * line));

@@ -351,9 +351,6 @@ pub struct PreparedProfiles {
     /// The weights by slot, then profile pair (`wt[k][i / 2][i % 2]` = profile `i`'s weight of
     /// slot `k`; 0 past the profiles): [`Profiles::scores_prepared`] sums two profiles at once.
     wt: [[[f64; 2]; MAX_PROFILES / 2]; N_WEIGHTS],
-    /// The slots set in `used`, ascending; `n_used` of them.
-    used_slots: [u8; N_WEIGHTS],
-    n_used: u8,
 }
 
 /// The active profiles and their weights. Slot `i` is score slot `i` of every row; a removed
@@ -458,15 +455,7 @@ impl Profiles {
             n: self.weights.len().min(MAX_PROFILES),
             used,
             wt: [[[0.0; 2]; MAX_PROFILES / 2]; N_WEIGHTS],
-            used_slots: [0; N_WEIGHTS],
-            n_used: 0,
         };
-        for k in 0..N_WEIGHTS {
-            if used & (1 << k) != 0 {
-                out.used_slots[usize::from(out.n_used)] = k as u8;
-                out.n_used += 1;
-            }
-        }
         for (i, (o, w)) in out.p.iter_mut().zip(&self.weights).enumerate() {
             let mut den = 0.0;
             for (k, x) in w.iter().enumerate() {
@@ -495,13 +484,15 @@ impl Profiles {
         k: &ScoreInputs,
     ) -> [f64; MAX_PROFILES] {
         let n = t.normalise_slots(k, p.used);
-        let pairs = p.n.div_ceil(2).min(MAX_PROFILES / 2);
+        // Every slot tested in turn and every profile pair summed (a fixed shape the compiler
+        // unrolls: `n` stays in registers, no slot list, no loop over a runtime pair count). Past
+        // the profiles the weights are 0 and the sums never read.
         let mut num = [[0.0f64; 2]; MAX_PROFILES / 2];
-        for &s in &p.used_slots[..usize::from(p.n_used).min(N_WEIGHTS)] {
-            let s = usize::from(s) % N_WEIGHTS;
-            let x = n[s];
-            for (a, w) in num[..pairs].iter_mut().zip(&p.wt[s]) {
-                *a = [a[0] + w[0] * x, a[1] + w[1] * x];
+        for (s, (&x, wt)) in n.iter().zip(&p.wt).enumerate() {
+            if p.used & (1 << s) != 0 {
+                for (a, w) in num.iter_mut().zip(wt) {
+                    *a = [a[0] + w[0] * x, a[1] + w[1] * x];
+                }
             }
         }
         let mut out = [f64::NAN; MAX_PROFILES];
