@@ -20,6 +20,16 @@ use std::thread::JoinHandle;
 /// the same constant is in `sor_reader.c`.
 const STRESS_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 
+/// The stress row of counter `c`: word 0 = `c`, word `i` = `c * STRESS_MUL + i + 1` (wrapping).
+fn stress_words(c: u64) -> [u64; 15] {
+    let mut words = [0u64; 15];
+    words[0] = c;
+    for (i, x) in words.iter_mut().enumerate().skip(1) {
+        *x = c.wrapping_mul(STRESS_MUL).wrapping_add(i as u64 + 1);
+    }
+    words
+}
+
 // ------------------------------------------------------------------------------------------------
 // helpers
 // ------------------------------------------------------------------------------------------------
@@ -595,19 +605,20 @@ fn c_stress_zero_torn_reads() {
     let idx = w
         .row_index(sym, BucketSlot::Bucket(0), lp)
         .expect("row index");
+    // The row's first value is published before the reader starts: a never-published row
+    // (all zero) is not a stress row, and a reader that started before the writer thread's
+    // first publication counted it as torn (seen on a loaded 2-vCPU host).
+    let mut c = 1u64;
+    w.publish_words(idx, &stress_words(c))
+        .expect("publish_words");
     let stop = Arc::new(AtomicBool::new(false));
     let s = Arc::clone(&stop);
     let writer = std::thread::spawn(move || {
-        let mut c = 0u64;
-        let mut words = [0u64; 15];
         // Relaxed: a plain stop flag.
         while !s.load(Ordering::Relaxed) {
             c += 1;
-            words[0] = c;
-            for (i, x) in words.iter_mut().enumerate().skip(1) {
-                *x = c.wrapping_mul(STRESS_MUL).wrapping_add(i as u64 + 1);
-            }
-            w.publish_words(idx, &words).expect("publish_words");
+            w.publish_words(idx, &stress_words(c))
+                .expect("publish_words");
         }
         (w, c)
     });
