@@ -416,13 +416,9 @@ mod tests {
 
     /// A snapshot with `body` after Symbol (`|` for SOH), BodyLength and CheckSum filled in.
     fn snapshot(body: &str) -> Vec<u8> {
-        let b = format!("35=W|49=MD|56=SOR|34=11|52=20240315-14:30:18.127|55=EUR/USD|{body}")
-            .replace('|', "\x01");
-        let mut out = format!("8=FIX.4.4\x019={}\x01", b.len()).into_bytes();
-        out.extend_from_slice(b.as_bytes());
-        let cs = out.iter().map(|&c| u32::from(c)).sum::<u32>() % 256;
-        out.extend_from_slice(format!("10={cs:03}\x01").as_bytes());
-        out
+        crate::fix::tests::fix_up(&format!(
+            "8=FIX.4.4|9=0|35=W|49=MD|56=SOR|34=11|52=20240315-14:30:18.127|55=EUR/USD|{body}10=000|"
+        ))
     }
 
     /// `typed_top`'s view, error and top against `typed()` and the oracle; `Some(top)` when

@@ -63,4 +63,4 @@ pub use views::{
 };
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
