@@ -183,14 +183,16 @@ impl<S: RowSink> FixFeed<S> {
         errors
     }
 
-    /// A message already framed (and checksummed) by a [`crate::fix::Framer`]: no second framing.
+    /// A message already framed (and checksummed) by a [`crate::fix::Framer`]: the verdict, rows
+    /// and counters of `on_fix(ts_ns, session, frame.bytes)` whatever the framer's configuration
+    /// ([`Parser::parse_framed`]), without framing the bytes a second time.
     pub fn on_frame(
         &mut self,
         ts_ns: u64,
         session: u32,
         frame: Frame<'_>,
     ) -> Result<(), ParseError> {
-        let r = self.parser.parse_frame(frame).and_then(|m| {
+        let r = self.parser.parse_framed(frame).and_then(|m| {
             dispatch(
                 &mut self.engine,
                 &mut self.counters,

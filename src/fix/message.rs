@@ -734,6 +734,22 @@ impl Parser {
         self.hints.last_all_hinted
     }
 
+    /// What [`Parser::parse`] returns for `frame.bytes`, for a frame from a
+    /// [`Framer`](super::Framer), without framing and checksumming the bytes a second time. The
+    /// framer checked them by [`frame_one`]'s rules, so only what depends on the configuration
+    /// can differ: a frame with another delimiter, or a body over this parser's `max_body_len`
+    /// (the framer's may be larger), is framed again for `parse`'s exact verdict.
+    #[inline(always)]
+    pub fn parse_framed<'a>(&'a mut self, frame: Frame<'a>) -> Result<Message<'a>, ParseError> {
+        // BodyLength is `trailer_start - body_start` in a checked frame.
+        let body_len = frame.trailer_start.saturating_sub(frame.body_start);
+        if frame.delimiter == self.cfg.delimiter && body_len <= self.cfg.max_body_len {
+            self.parse_frame(frame)
+        } else {
+            self.parse(frame.bytes)
+        }
+    }
+
     /// Frames and indexes exactly one complete message occupying all of `bytes`.
     #[inline]
     pub fn parse<'a>(&'a mut self, bytes: &'a [u8]) -> Result<Message<'a>, ParseError> {

@@ -919,3 +919,59 @@ proptest::proptest! {
         proptest::prop_assert_eq!(got, md_group_oracle(&m, body, at));
     }
 }
+
+/// `parse_framed` of a streaming framer's frame is `parse` of the frame's bytes, whatever the two
+/// configurations: the same message, or the same error (a body over the parser's `max_body_len`
+/// that the framer's larger maximum let through; a delimiter the parser does not take).
+#[test]
+fn parse_framed_is_parse_of_the_frame_bytes() {
+    let big = format!(
+        "8=FIX.4.4|9=0|35=B|49=A|56=B|34=7|52=20240101-00:00:00|148={}|10=000|",
+        "x".repeat(300)
+    );
+    let soh: Vec<Vec<u8>> = [ER, "8=FIX.4.2|9=0|35=0|49=A|56=B|34=1|10=000|", &big]
+        .iter()
+        .map(|m| fix_up(m))
+        .collect();
+    let pipe: Vec<Vec<u8>> = soh
+        .iter()
+        .map(|m| m.iter().map(|&b| if b == 1 { b'|' } else { b }).collect())
+        .collect();
+    let delims = [Delimiter::Soh, Delimiter::Log];
+    let maxes = [64, 250, 320, 64 * 1024];
+    let (mut same_ok, mut same_err) = (0, 0);
+    for fd in delims {
+        for fmax in maxes {
+            let fcfg = FramerConfig {
+                max_body_len: fmax,
+                delimiter: fd,
+            };
+            for pd in delims {
+                for pmax in maxes {
+                    let pcfg = FramerConfig {
+                        max_body_len: pmax,
+                        delimiter: pd,
+                    };
+                    let (mut framed, mut plain) = (Parser::new(pcfg), Parser::new(pcfg));
+                    for m in soh.iter().chain(&pipe) {
+                        let mut framer = Framer::new(fcfg);
+                        let mut frames = framer.feed(m);
+                        while let Some(Ok(f)) = frames.next_frame() {
+                            let a = framed.parse_framed(f);
+                            let b = plain.parse(f.bytes);
+                            assert_eq!(a, b, "framer {fcfg:?}, parser {pcfg:?}");
+                            if a.is_ok() {
+                                same_ok += 1;
+                            } else {
+                                same_err += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Both sides of each check were met: accepted frames the parser takes, and frames it refuses
+    // (too long for it, or another delimiter).
+    assert!(same_ok > 20 && same_err > 20, "{same_ok} {same_err}");
+}

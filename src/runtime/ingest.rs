@@ -724,7 +724,8 @@ impl<S: RowSink> Ingest<S> {
                                 journal_refused(sess, counters, &e);
                             }
                         }
-                        if feed.on_fix(ts_ns, id, f.bytes).is_err() {
+                        // Framed and checksummed once, here: the feed indexes the frame.
+                        if feed.on_frame(ts_ns, id, f).is_err() {
                             sess.c.parse_errors += 1;
                         }
                     }
