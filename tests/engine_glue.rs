@@ -259,3 +259,106 @@ fn batched_entry_point_matches_one_message_at_a_time() {
     }
     per_message_vs_batched(&tiny, &msgs, 7);
 }
+
+/// `FixFeed::on_message` (a FIX session's delivery: the message indexed already, by the
+/// session's own parser) against `on_fix` of the same bytes: the same verdicts, counters and
+/// published rows bit for bit, whichever configuration indexed the messages. A message framed in
+/// the other delimiter mode, or with a body over the feed's 64 KiB (which a session whose
+/// framer allows 1 MiB hands over), takes `on_fix`'s path and gets its verdict.
+#[test]
+fn session_messages_by_index_match_on_fix() {
+    let evs = generate(&SynthConfig {
+        lps: lps(),
+        symbols: 8,
+        orders: 600,
+        order_gap_ns: 5_000_000,
+        noise_quotes_per_order: 1,
+        noise_bps: 0.5,
+        half_spread_bps: 1.0,
+        start_ns: 1_754_141_400 * SEC,
+        seed: 7,
+    });
+    let cfg = EngineConfig {
+        max_lps: 8,
+        max_symbols: 16,
+        max_cells: 1024,
+        max_orders: 2048,
+        stale_quote_ns: 0,
+        ..EngineConfig::default()
+    };
+    let mut msgs: Vec<(u64, Vec<u8>)> = Vec::new();
+    for (i, (t, ev)) in evs.iter().enumerate() {
+        let mut b = Vec::new();
+        fix_bytes(*t, i as u64 + 1, ev, &mut b);
+        msgs.push((*t, b));
+    }
+    // A body over 64 KiB: an application message (a News, 35=B) with a long headline.
+    let big = {
+        let body = format!(
+            "35=B\x0149=A\x0156=B\x0134=9\x01148={}\x01",
+            "x".repeat(70_000)
+        );
+        let mut m = format!("8=FIX.4.4\x019={}\x01{body}", body.len()).into_bytes();
+        let cs = m.iter().map(|&c| u32::from(c)).sum::<u32>() % 256;
+        m.extend_from_slice(format!("10={cs:03}\x01").as_bytes());
+        m
+    };
+    let t_big = msgs[msgs.len() / 2].0;
+    msgs.insert(msgs.len() / 2, (t_big, big));
+    let mut refused = 0;
+    let mut feed_parser = lpscore::fix::Parser::new(FramerConfig::default());
+    let mut fast_by_config = Vec::new();
+    for delimiter in [lpscore::fix::Delimiter::Soh, lpscore::fix::Delimiter::Log] {
+        for max_body_len in [64 * 1024, 1 << 20] {
+            let fcfg = FramerConfig {
+                max_body_len,
+                delimiter,
+            };
+            let mut by_index =
+                FixFeed::new(Engine::new(cfg.clone(), MemorySink::default()).unwrap());
+            let mut by_bytes =
+                FixFeed::new(Engine::new(cfg.clone(), MemorySink::default()).unwrap());
+            let mut session_parser = lpscore::fix::Parser::new(fcfg);
+            let mut fast = 0;
+            for (t, b) in &msgs {
+                let want = by_bytes.on_fix(*t, 1, b);
+                let mut framer = Framer::new(fcfg);
+                let mut frames = framer.feed(b);
+                match frames.next_frame() {
+                    Some(Ok(f)) => {
+                        let m = session_parser.parse_frame(f).unwrap();
+                        // Where the feed takes the index as it is, its own parse gives the same
+                        // message (fields, delimiter mode, bytes).
+                        if feed_parser.indexes_as(&m) {
+                            fast += 1;
+                            assert_eq!(feed_parser.parse(m.bytes()), Ok(m), "{fcfg:?}");
+                        }
+                        assert_eq!(by_index.on_message(*t, 1, &m), want, "{fcfg:?}");
+                    }
+                    // The session's framer refused it (over its maximum): never delivered.
+                    _ => {
+                        refused += 1;
+                        by_bytes.counters.parse_errors -= 1;
+                        assert!(want.is_err());
+                    }
+                }
+            }
+            fast_by_config.push(fast);
+            assert_eq!(by_index.counters, by_bytes.counters, "{fcfg:?}");
+            assert_eq!(by_index.engine.counters(), by_bytes.engine.counters());
+            let (a, b) = (&by_index.engine.sink().log, &by_bytes.engine.sink().log);
+            assert_eq!(a.len(), b.len(), "{fcfg:?}");
+            assert!(!a.is_empty());
+            for ((ka, ra), (kb, rb)) in a.iter().zip(b) {
+                assert_eq!(ka, kb);
+                assert!(ra.bits_eq(rb));
+            }
+        }
+    }
+    // The big message was refused by the 64 KiB framers only.
+    assert_eq!(refused, 2);
+    // Every message of the SOH sessions took the index as it is (but the big one, over the
+    // feed's maximum, under the 1 MiB framer); none of the log-mode sessions'.
+    let n = msgs.len() as u32;
+    assert_eq!(fast_by_config, [n - 1, n - 1, 0, 0]);
+}

@@ -13,7 +13,7 @@ use lpscore::fix::session::{
 };
 use lpscore::fix::{
     BeginString, BodyWriter, Encoder, FixMessage, Framer, FramerConfig, Header, Heartbeat, Logon,
-    Logout, Parser, Raw, ResendRequest, SequenceReset, TestRequest, UtcTimestamp,
+    Logout, Message, Parser, Raw, ResendRequest, SequenceReset, TestRequest, UtcTimestamp,
 };
 use proptest::prelude::*;
 
@@ -349,8 +349,8 @@ impl Rig {
     fn recv(&mut self, bytes: &[u8], t: Now) -> Verdict {
         let d = &mut self.delivered;
         self.s
-            .on_message(bytes, t, &mut self.out, &mut |b: &[u8], seq| {
-                assert!(b.starts_with(b"8=FIX"));
+            .on_message(bytes, t, &mut self.out, &mut |m: &Message<'_>, seq| {
+                assert!(m.bytes().starts_with(b"8=FIX"));
                 d.push(seq);
             })
     }
@@ -690,7 +690,7 @@ fn garbled_message_in_the_middle_is_recovered_by_resend() {
             Ok(f) => {
                 let d = &mut r.delivered;
                 let v =
-                    r.s.on_frame(f, now(1), &mut r.out, &mut |_: &[u8], s| d.push(s));
+                    r.s.on_frame(f, now(1), &mut r.out, &mut |_: &Message<'_>, s| d.push(s));
                 assert_eq!(v, Verdict::Continue);
             }
             Err(_) => errors += 1,
@@ -1309,7 +1309,7 @@ fn store_is_written_before_deliver() {
     let key = SessionKey::from_settings(&st);
     let m = p.app(now(1));
     let mut seen = None;
-    r.s.on_message(&m, now(1), &mut r.out, &mut |_: &[u8], seq| {
+    r.s.on_message(&m, now(1), &mut r.out, &mut |_: &Message<'_>, seq| {
         let store = SeqStore::open(&dir, &key).unwrap();
         seen = Some((seq, store.next_in()));
     });
@@ -1580,7 +1580,7 @@ fn in_sequence_application_message_does_not_allocate() {
     let (mut r, mut p) = Rig::logged_on("no_alloc");
     let msgs: Vec<Vec<u8>> = (0..200).map(|_| p.app(now(1))).collect();
     let mut delivered = 0u64;
-    let mut deliver = |_: &[u8], _: u64| delivered += 1;
+    let mut deliver = |_: &Message<'_>, _: u64| delivered += 1;
     for m in &msgs[..100] {
         r.s.on_message(m, now(1), &mut r.out, &mut deliver);
     }
@@ -1779,12 +1779,17 @@ fn cost_figure() {
         let mut out = Outbox::new();
         let mut p = Peer::new();
         s.on_connected(now(0), &mut out);
-        s.on_message(&p.logon(now(0)), now(0), &mut out, &mut |_: &[u8], _| {});
+        s.on_message(
+            &p.logon(now(0)),
+            now(0),
+            &mut out,
+            &mut |_: &Message<'_>, _| {},
+        );
         let msgs: Vec<Vec<u8>> = (0..N).map(|_| p.app(now(1))).collect();
         let mut n = 0u64;
         let t0 = std::time::Instant::now();
         for m in &msgs {
-            s.on_message(m, now(1), &mut out, &mut |_: &[u8], _| n += 1);
+            s.on_message(m, now(1), &mut out, &mut |_: &Message<'_>, _| n += 1);
         }
         let el = t0.elapsed();
         assert_eq!(n, N as u64);
@@ -1847,7 +1852,7 @@ proptest! {
         // Half the cases start logged on.
         if msgs.len() % 2 == 0 {
             let mut p = Peer::new();
-            prop_assert_eq!(s.on_message(&p.logon(now(0)), now(0), &mut out, &mut |_: &[u8], _| {}), Verdict::Continue);
+            prop_assert_eq!(s.on_message(&p.logon(now(0)), now(0), &mut out, &mut |_: &Message<'_>, _| {}), Verdict::Continue);
         }
         for (i, (mt, fields)) in msgs.iter().enumerate() {
             let mut all = Vec::new();
@@ -1861,8 +1866,8 @@ proptest! {
             }
             all.extend(fields.iter().cloned());
             let m = framed(mt, &all);
-            let v = s.on_message(&m, now(i as u64), &mut out, &mut |b: &[u8], _| {
-                assert!(b.starts_with(b"8=FIX"));
+            let v = s.on_message(&m, now(i as u64), &mut out, &mut |m: &Message<'_>, _| {
+                assert!(m.bytes().starts_with(b"8=FIX"));
             });
             s.on_timer(now(i as u64 * 20), &mut out);
             prop_assert!(s.next_in() >= 1 && s.next_out() >= 1);

@@ -183,6 +183,33 @@ impl<S: RowSink> FixFeed<S> {
         errors
     }
 
+    /// An application message a FIX session has framed and indexed already (its `deliver`): the
+    /// verdict, rows and counters of `on_fix(ts_ns, session, m.bytes())`, without framing and
+    /// indexing the bytes again when this feed's parser would index them the same way
+    /// ([`Parser::indexes_as`]).
+    pub fn on_message(
+        &mut self,
+        ts_ns: u64,
+        session: u32,
+        m: &Message<'_>,
+    ) -> Result<(), ParseError> {
+        if !self.parser.indexes_as(m) {
+            return self.on_fix(ts_ns, session, m.bytes());
+        }
+        let r = dispatch(
+            &mut self.engine,
+            &mut self.counters,
+            self.nbbo_tags,
+            ts_ns,
+            session,
+            m,
+        );
+        if r.is_err() {
+            self.counters.parse_errors += 1;
+        }
+        r
+    }
+
     /// A message already framed (and checksummed) by a [`crate::fix::Framer`]: the verdict, rows
     /// and counters of `on_fix(ts_ns, session, frame.bytes)` whatever the framer's configuration
     /// ([`Parser::parse_framed`]), without framing the bytes a second time.

@@ -723,6 +723,7 @@ impl Parser {
             fields,
             begin_string: frame.begin_string,
             msg_type: (f35.start, f35.end),
+            pipe,
             plan: PlanRef(plan),
         })
     }
@@ -750,6 +751,15 @@ impl Parser {
         }
     }
 
+    /// Whether [`Parser::parse`] of `m.bytes()` gives `m`, whichever parser indexed `m`: framing
+    /// checks the same rules in either parser but for the configuration, so `m` must have been
+    /// framed in this parser's delimiter mode and its body must be within this parser's
+    /// `max_body_len`.
+    #[inline]
+    pub fn indexes_as(&self, m: &Message<'_>) -> bool {
+        m.pipe == self.cfg.delimiter.pipe() && m.body_len() <= self.cfg.max_body_len
+    }
+
     /// Frames and indexes exactly one complete message occupying all of `bytes`.
     #[inline]
     pub fn parse<'a>(&'a mut self, bytes: &'a [u8]) -> Result<Message<'a>, ParseError> {
@@ -766,6 +776,8 @@ pub struct Message<'a> {
     fields: &'a [Field],
     begin_string: BeginString,
     msg_type: (u32, u32),
+    /// Framed and indexed in [`Delimiter::Log`] mode (a `|` delimits too).
+    pipe: bool,
     plan: PlanRef<'a>,
 }
 
@@ -798,6 +810,17 @@ impl<'a> Message<'a> {
     #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
+    }
+
+    /// BodyLength (9): from after its own field to the CheckSum (10) field.
+    #[inline]
+    pub fn body_len(&self) -> u32 {
+        // Field 1 is BodyLength (its value ends before the body's first byte's delimiter); the
+        // last is CheckSum, whose value starts 3 bytes after the trailer.
+        let (Some(f9), Some(f10)) = (self.fields.get(1), self.fields.last()) else {
+            return 0;
+        };
+        f10.start.saturating_sub(3).saturating_sub(f9.end + 1)
     }
     /// BeginString (8).
     #[inline]

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::engine::{Counters, FeedCounters, FixFeed};
 use crate::fix::session::{Now, Outbox, Session, Verdict};
-use crate::fix::{FrameErrorKind, Framer, FramerConfig};
+use crate::fix::{FrameErrorKind, Framer, FramerConfig, Message};
 use crate::publish::{MemorySink, NullSink, RowSink};
 
 use crate::journal::{AppendError, JournalProducer, Record};
@@ -664,7 +664,7 @@ impl<S: RowSink> Ingest<S> {
                             if !chunk.contains(&f.bytes.as_ptr()) {
                                 sess.c.reassembled += 1;
                             }
-                            let mut deliver = |msg: &[u8], seq: u64| {
+                            let mut deliver = |msg: &Message<'_>, seq: u64| {
                                 sess.c.delivered += 1;
                                 sess.seq = seq;
                                 if let Some(j) = journal.as_mut() {
@@ -672,13 +672,14 @@ impl<S: RowSink> Ingest<S> {
                                         ts_ns,
                                         session: id,
                                         seq,
-                                        bytes: msg,
+                                        bytes: msg.bytes(),
                                     };
                                     if let Err(e) = j.append(&rec) {
                                         journal_refused(sess, counters, &e);
                                     }
                                 }
-                                if feed.on_fix(ts_ns, id, msg).is_err() {
+                                // Indexed once, by the session layer: the feed takes its index.
+                                if feed.on_message(ts_ns, id, msg).is_err() {
                                     sess.c.parse_errors += 1;
                                 }
                             };

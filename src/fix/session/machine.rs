@@ -577,7 +577,8 @@ impl Session {
     }
 
     /// One complete frame's bytes (as cut by a [`Framer`](crate::fix::Framer)). Calls
-    /// `deliver(bytes, msg_seq_num)` for every application message to hand on, in sequence
+    /// `deliver(message, msg_seq_num)` (framed and indexed: `message.bytes()` is the whole
+    /// message) for every application message to hand on, in sequence
     /// order: several when queued messages are released, none for session-level messages,
     /// duplicates and held messages. Sequence numbers are persisted before each `deliver`.
     /// Nothing is allocated for an in-sequence application message.
@@ -586,7 +587,7 @@ impl Session {
         frame: &[u8],
         now: Now,
         out: &mut Outbox,
-        deliver: &mut dyn FnMut(&[u8], u64),
+        deliver: &mut dyn FnMut(&Message<'_>, u64),
     ) -> Verdict {
         match frame_one(frame, &self.framer_cfg) {
             Ok(f) => self.on_frame(f, now, out, deliver),
@@ -607,7 +608,7 @@ impl Session {
         frame: Frame<'_>,
         now: Now,
         out: &mut Outbox,
-        deliver: &mut dyn FnMut(&[u8], u64),
+        deliver: &mut dyn FnMut(&Message<'_>, u64),
     ) -> Verdict {
         self.counters.received += 1;
         // Any message is a sign of life: the silence timer restarts, a TestRequest is answered.
@@ -906,7 +907,7 @@ impl Session {
         queued: bool,
         now: Now,
         out: &mut Outbox,
-        deliver: &mut dyn FnMut(&[u8], u64),
+        deliver: &mut dyn FnMut(&Message<'_>, u64),
     ) -> Verdict {
         let bytes = frame.bytes;
         let msg = match parser.parse_frame(frame) {
@@ -1466,7 +1467,7 @@ impl Session {
         seq: u64,
         now: Now,
         out: &mut Outbox,
-        deliver: &mut dyn FnMut(&[u8], u64),
+        deliver: &mut dyn FnMut(&Message<'_>, u64),
     ) -> Verdict {
         let admin = mt.len() == 1 && matches!(mt[0], b'0'..=b'5' | b'A');
         if !admin {
@@ -1475,7 +1476,7 @@ impl Session {
                 return Verdict::Disconnect(r);
             }
             self.counters.delivered += 1;
-            deliver(msg.bytes(), seq);
+            deliver(msg, seq);
             if self.resend.is_some() {
                 self.after_advance();
             }
@@ -1631,7 +1632,7 @@ impl Session {
         parser: &mut Parser,
         now: Now,
         out: &mut Outbox,
-        deliver: &mut dyn FnMut(&[u8], u64),
+        deliver: &mut dyn FnMut(&Message<'_>, u64),
     ) -> Verdict {
         loop {
             self.after_advance();
