@@ -822,6 +822,7 @@ impl<'a> Message<'a> {
         };
         f10.start.saturating_sub(3).saturating_sub(f9.end + 1)
     }
+
     /// BeginString (8).
     #[inline]
     pub fn begin_string(&self) -> BeginString {
