@@ -744,7 +744,7 @@ impl Parser {
     pub fn parse_framed<'a>(&'a mut self, frame: Frame<'a>) -> Result<Message<'a>, ParseError> {
         // BodyLength is `trailer_start - body_start` in a checked frame.
         let body_len = frame.trailer_start.saturating_sub(frame.body_start);
-        if frame.delimiter == self.cfg.delimiter && body_len <= self.cfg.max_body_len {
+        if self.frames_alike(frame.delimiter.pipe(), body_len) {
             self.parse_frame(frame)
         } else {
             self.parse(frame.bytes)
@@ -757,7 +757,15 @@ impl Parser {
     /// `max_body_len`.
     #[inline]
     pub fn indexes_as(&self, m: &Message<'_>) -> bool {
-        m.pipe == self.cfg.delimiter.pipe() && m.body_len() <= self.cfg.max_body_len
+        self.frames_alike(m.pipe, m.body_len())
+    }
+
+    /// Whether this parser's framing accepts a message another framer accepted, in delimiter mode
+    /// `pipe` with a body of `body_len` bytes: the rules are the same but for the configuration
+    /// (two delimiter modes, so the same `pipe` is the same mode; `max_body_len`).
+    #[inline(always)]
+    fn frames_alike(&self, pipe: bool, body_len: u32) -> bool {
+        pipe == self.cfg.delimiter.pipe() && body_len <= self.cfg.max_body_len
     }
 
     /// Frames and indexes exactly one complete message occupying all of `bytes`.
