@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use lpscore::fix::session::{
     DisconnectReason, Now, Outbox, Role, SeqStore, Session, SessionKey, SessionSettings,
-    SessionState, StoreError, Verdict,
+    SessionState, StoreError, StoreOptions, Verdict,
 };
 use lpscore::fix::{
     BeginString, BodyWriter, Encoder, FixMessage, Framer, FramerConfig, Header, Heartbeat, Logon,
@@ -1385,6 +1385,30 @@ fn one_torn_store_slot_falls_back_to_the_other() {
     assert_eq!((store.next_in(), store.next_out()), (5, 6));
 }
 
+#[test]
+fn store_writes_are_in_the_file_at_once_mapped_or_fsynced() {
+    // Without fsync the store writes into its mapping of the file; with fsync, pwrite and
+    // fdatasync. Either way the record is the file's content the moment `set` returns: the store
+    // is leaked, never dropped or unmapped (as when the process is killed; the SIGKILL case runs
+    // in tests/crash_session.rs), and a fresh open reads it from the page cache.
+    for fsync in [false, true] {
+        let dir = tmp_dir(&format!("at_once_{fsync}"));
+        let st = settings(&dir);
+        let key = SessionKey::from_settings(&st);
+        let mut store = SeqStore::open_with(&dir, &key, StoreOptions { fsync }).unwrap();
+        store.set(9, 4).unwrap();
+        store.set(11, 6).unwrap();
+        std::mem::forget(store);
+        let back = SeqStore::open(&dir, &key).unwrap();
+        assert_eq!((back.next_in(), back.next_out()), (11, 6), "fsync {fsync}");
+        let b = std::fs::read(dir.join(key.file_name())).unwrap();
+        assert_eq!(b.len(), 96, "fsync {fsync}: the file keeps its two slots");
+        // Generation 3 (1 at creation, then two writes) is in slot B, generation 2 in slot A.
+        assert_eq!(&b[48 + 16..48 + 24], &11u64.to_le_bytes(), "fsync {fsync}");
+        assert_eq!(&b[16..24], &9u64.to_le_bytes(), "fsync {fsync}");
+    }
+}
+
 // ---- reset, schedule, initiator --------------------------------------------------------------
 
 #[test]
@@ -1766,14 +1790,23 @@ proptest! {
 #[ignore]
 #[allow(clippy::disallowed_methods)] // wall time is what is measured
 fn cost_figure() {
-    const N: usize = 200_000;
-    for file in [false, true] {
+    // The default store is the mapped file; with fsync, a pwrite and an fdatasync per message
+    // (fewer messages: each waits for the disk).
+    for (what, fsync, n) in [
+        ("memory", None, 200_000usize),
+        ("file (mapped)", Some(false), 200_000),
+        ("file, fsync per write", Some(true), 2_000),
+    ] {
         let dir = tmp_dir("cost");
         let st = settings(&dir);
-        let store = if file {
-            SeqStore::open(&dir, &SessionKey::from_settings(&st)).unwrap()
-        } else {
-            SeqStore::memory()
+        let store = match fsync {
+            Some(fsync) => SeqStore::open_with(
+                &dir,
+                &SessionKey::from_settings(&st),
+                StoreOptions { fsync },
+            )
+            .unwrap(),
+            None => SeqStore::memory(),
         };
         let mut s = Session::new(&st, Role::Acceptor, store);
         let mut out = Outbox::new();
@@ -1785,20 +1818,20 @@ fn cost_figure() {
             &mut out,
             &mut |_: &Message<'_>, _| {},
         );
-        let msgs: Vec<Vec<u8>> = (0..N).map(|_| p.app(now(1))).collect();
-        let mut n = 0u64;
+        let msgs: Vec<Vec<u8>> = (0..n).map(|_| p.app(now(1))).collect();
+        let mut got = 0u64;
         let t0 = std::time::Instant::now();
         for m in &msgs {
-            s.on_message(m, now(1), &mut out, &mut |_: &Message<'_>, _| n += 1);
+            s.on_message(m, now(1), &mut out, &mut |_: &Message<'_>, _| got += 1);
         }
         let el = t0.elapsed();
-        assert_eq!(n, N as u64);
+        assert_eq!(got, n as u64);
         println!(
-            "{} store: {:.0} ns per in-sequence application message ({} bytes each)",
-            if file { "file" } else { "memory" },
-            el.as_nanos() as f64 / N as f64,
+            "{what} store: {:.0} ns per in-sequence application message ({} bytes each, {n} messages)",
+            el.as_nanos() as f64 / n as f64,
             msgs[0].len()
         );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

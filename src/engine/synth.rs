@@ -349,6 +349,18 @@ pub fn generate(cfg: &SynthConfig) -> Vec<(u64, OwnedEvent)> {
 /// SOR's CompID `SOR` on one side and the LP's name (or `MD` for market data) on the other.
 /// Execution reports carry placeholder Symbol/Side (the engine keys them by ClOrdID).
 pub fn fix_bytes(ts_ns: u64, seq: u64, ev: &OwnedEvent, out: &mut Vec<u8>) {
+    fix_bytes_as(ts_ns, seq, ev, None, out);
+}
+
+/// [`fix_bytes`] with every message from `comp_ids.0` to `comp_ids.1` when given: one FIX
+/// session's stream (a drop copy: the LP then comes from ExDestination on the order).
+pub fn fix_bytes_as(
+    ts_ns: u64,
+    seq: u64,
+    ev: &OwnedEvent,
+    comp_ids: Option<(&str, &str)>,
+    out: &mut Vec<u8>,
+) {
     use crate::fix::num::{write_fixed8, write_timestamp};
     let mut body: Vec<u8> = Vec::with_capacity(256);
     let f = |b: &mut Vec<u8>, tag: &str, v: &[u8]| {
@@ -364,6 +376,7 @@ pub fn fix_bytes(ts_ns: u64, seq: u64, ev: &OwnedEvent, out: &mut Vec<u8>) {
         b.push(1);
     };
     let header = |b: &mut Vec<u8>, mt: &str, sender: &str, target: &str| {
+        let (sender, target) = comp_ids.unwrap_or((sender, target));
         f(b, "35", mt.as_bytes());
         f(b, "49", sender.as_bytes());
         f(b, "56", target.as_bytes());

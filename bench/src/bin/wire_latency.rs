@@ -20,10 +20,13 @@
 //! per message. Timestamps: `Instant` (vDSO CLOCK_MONOTONIC). The floor and both backends are
 //! measured in turn in 5 rounds (2 with `--quick`) of 4 000 samples each after 1 000 warm-up
 //! ones, and each figure pools its rounds: the host's drift between minutes weighs on all three
-//! alike.
+//! alike. Each round also times the io_uring backend with the fills in a FIX session (the probe
+//! logs on; the session checks each header and MsgSeqNum and writes its sequence store before
+//! the engine sees the message): `uring_session_*`, the production drop-copy path.
 //!
 //! Ends with `{"bench":"wire_latency","uring_p50_ns":..,"uring_p99_ns":..,"busypoll_p50_ns":..,
-//! "busypoll_p99_ns":..,"floor_p50_ns":..,"floor_p99_ns":..,...,"busypoll_all_rows_p50_ns":..,...}`.
+//! "busypoll_p99_ns":..,"floor_p50_ns":..,"floor_p99_ns":..,...,"busypoll_all_rows_p50_ns":..,
+//! "uring_session_p50_ns":..,...}`.
 //! `--engine-alone` times only the in-process part, also after 20 us of `recv()` spinning on an
 //! idle socket (the hot loop's state between two messages: its caches hold the kernel's lines),
 //! then both again until the fill's own row is out (a sink noting its publication).
@@ -36,8 +39,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use lpscore::engine::synth::{OwnedEvent, fix_bytes};
+use lpscore::engine::synth::{OwnedEvent, fix_bytes_as};
 use lpscore::engine::{EngineConfig, ShmSink, writer_options};
+use lpscore::fix::session::SessionSettings;
 use lpscore::runtime::config::{Backend, IdleConfig, IoConfig, SessionConfig};
 use lpscore::runtime::{GroupOptions, spawn_group};
 use lpscore_shm::{BucketSlot, Scoreboard, SymbolSlot};
@@ -48,19 +52,46 @@ const PX: i64 = 50 * 100_000_000;
 const ORDER_NOTIONAL: u64 = 100 * 50;
 
 struct Msgs {
+    /// The FIX session's Logon (MsgSeqNum 1), when the messages are one session's.
+    logon: Option<Vec<u8>>,
     quote: Vec<u8>,
     orders: Vec<Vec<u8>>,
     fills: Vec<Vec<u8>>,
 }
 
+/// The FIX session of [`run_backend`]'s session variant: the counterparty's CompID, then ours.
+const SESSION: (&str, &str) = ("DC01", "LPSCORE");
+
 fn messages(n: usize) -> Msgs {
+    messages_as(n, None)
+}
+
+/// The probe's messages: the raw drop-copy path's (`fix` `None`: the synthetic CompIDs, a fixed
+/// date), or the FIX session's (every message from `SESSION.0` to `SESSION.1`, MsgSeqNum 1 the
+/// Logon, SendingTime from now: within the session's 120 s latency check for the round).
+fn messages_as(n: usize, fix: Option<(&str, &str)>) -> Msgs {
+    let t0 = match fix {
+        Some(_) => lpscore_shm::realtime_ns(),
+        None => 1_754_141_400 * SEC,
+    };
+    let first = u64::from(fix.is_some());
+    let logon = fix.map(|(them, us)| {
+        let mut body = format!("35=A\x0149={them}\x0156={us}\x0134=1\x0152=").into_bytes();
+        lpscore::fix::num::write_timestamp(&mut body, t0 as i64);
+        body.extend_from_slice(b"\x0198=0\x01108=30\x01");
+        let mut m = format!("8=FIX.4.4\x019={}\x01", body.len()).into_bytes();
+        m.extend_from_slice(&body);
+        let sum = m.iter().map(|&b| u32::from(b)).sum::<u32>() % 256;
+        m.extend_from_slice(format!("10={sum:03}\x01").as_bytes());
+        m
+    });
     let mut quote = Vec::new();
     let q = OwnedEvent::Quote {
         symbol: "ACME".into(),
         bid: PX - 1_000_000,
         ask: PX + 1_000_000,
     };
-    fix_bytes(1_754_141_400 * SEC, 1, &q, &mut quote);
+    fix_bytes_as(t0, first + 1, &q, fix, &mut quote);
     let mut orders = Vec::with_capacity(n);
     let mut fills = Vec::with_capacity(n);
     for k in 0..n {
@@ -72,12 +103,7 @@ fn messages(n: usize) -> Msgs {
             qty: 100,
             lp: "LP_A".into(),
         };
-        fix_bytes(
-            1_754_141_400 * SEC + k as u64,
-            2 * k as u64 + 2,
-            &ev,
-            &mut o,
-        );
+        fix_bytes_as(t0 + k as u64, first + 2 * k as u64 + 2, &ev, fix, &mut o);
         let mut f = Vec::new();
         let ev = OwnedEvent::Exec {
             cl_ord_id: format!("W{k}"),
@@ -87,19 +113,30 @@ fn messages(n: usize) -> Msgs {
             last_px: PX + 1_000_000,
             lp: "LP_A".into(),
         };
-        fix_bytes(
-            1_754_141_400 * SEC + k as u64,
-            2 * k as u64 + 3,
-            &ev,
-            &mut f,
-        );
+        fix_bytes_as(t0 + k as u64, first + 2 * k as u64 + 3, &ev, fix, &mut f);
         orders.push(o);
         fills.push(f);
     }
     Msgs {
+        logon,
         quote,
         orders,
         fills,
+    }
+}
+
+/// Reads from `s` until lpscore's Logon answer has arrived (or panics after 20 s).
+fn await_logon(s: &mut TcpStream) {
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(6).any(|w| w == b"\x0135=A\x01") {
+        let n = s.read(&mut buf).expect("waiting for the Logon answer");
+        assert!(
+            n > 0,
+            "lpscore closed the session before answering its Logon"
+        );
+        got.extend_from_slice(&buf[..n]);
     }
 }
 
@@ -155,7 +192,9 @@ fn remove_board(path: std::path::PathBuf) {
     let _ = std::fs::remove_file(l);
 }
 
-/// The appliance with one backend: returns the latency histogram.
+/// The appliance with one backend: returns the latency histogram. Messages with a Logon go
+/// through a FIX session (acceptor, its sequence store in a fresh temporary directory): the
+/// probe logs on first.
 fn run_backend(
     backend: Backend,
     hot: usize,
@@ -164,7 +203,14 @@ fn run_backend(
 ) -> (Histogram<u64>, Histogram<u64>) {
     let path =
         std::env::temp_dir().join(format!("lpscore-wire-{}-{backend}.sb", std::process::id()));
+    let store = std::env::temp_dir().join(format!("lpscore-wire-seq-{}", std::process::id()));
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir_all(&store);
+    let fix = m.logon.as_ref().map(|_| {
+        let mut st = SessionSettings::new(SESSION.1, SESSION.0);
+        st.store_dir = store.clone();
+        st
+    });
     let engine = harness_config();
     let p2 = path.clone();
     let g = spawn_group(
@@ -176,7 +222,7 @@ fn run_backend(
                 id: 1,
                 listen: Some("127.0.0.1:0".parse().unwrap()),
                 connect: None,
-                fix: None,
+                fix,
             }],
             io: IoConfig {
                 max_connections: 4,
@@ -203,6 +249,10 @@ fn run_backend(
     let total_row = sb.row_index(SymbolSlot::All, BucketSlot::All, lp).unwrap();
     let mut s = TcpStream::connect(g.addr_of(1).unwrap()).unwrap();
     s.set_nodelay(true).unwrap();
+    if let Some(l) = &m.logon {
+        s.write_all(l).unwrap();
+        await_logon(&mut s);
+    }
     s.write_all(&m.quote).unwrap();
     std::thread::sleep(Duration::from_millis(20));
     let mut own = Histogram::<u64>::new_with_bounds(1, 100_000_000, 3).unwrap();
@@ -281,6 +331,7 @@ fn run_backend(
     );
     drop(sb);
     remove_board(path);
+    let _ = std::fs::remove_dir_all(&store);
     (own, all)
 }
 
@@ -609,17 +660,22 @@ fn main() {
     let seg = messages(warm.min(1_000) + (n - warm) / rounds);
     let seg_warm = warm.min(1_000);
     let new_h = || Histogram::<u64>::new_with_bounds(1, 100_000_000, 3).unwrap();
-    let (mut floor_h, mut uring_h, mut uring_all_h, mut busy_h, mut busy_all_h) =
-        (new_h(), new_h(), new_h(), new_h(), new_h());
+    let (mut floor_h, mut uring_h, mut uring_all_h, mut busy_h, mut busy_all_h, mut sess_h) =
+        (new_h(), new_h(), new_h(), new_h(), new_h(), new_h());
     for r in 0..rounds {
         let f = run_floor(hot, &seg, seg_warm);
         let (u, ua) = run_backend(Backend::IoUring, hot, &seg, seg_warm);
         let (b, ba) = run_backend(Backend::BusyPoll, hot, &seg, seg_warm);
+        // The same fills through a FIX session (the production drop-copy path: header checks,
+        // MsgSeqNum, the sequence store), on the default backend.
+        let sess_msgs = messages_as(seg.orders.len(), Some(SESSION));
+        let (fs, _) = run_backend(Backend::IoUring, hot, &sess_msgs, seg_warm);
         println!(
-            "round {r}: p50 floor {} ns; own row io-uring {} busy-poll {}; all rows io-uring {} busy-poll {}",
+            "round {r}: p50 floor {} ns; own row io-uring {} busy-poll {} io-uring FIX session {}; all rows io-uring {} busy-poll {}",
             f.value_at_quantile(0.5),
             u.value_at_quantile(0.5),
             b.value_at_quantile(0.5),
+            fs.value_at_quantile(0.5),
             ua.value_at_quantile(0.5),
             ba.value_at_quantile(0.5)
         );
@@ -629,16 +685,18 @@ fn main() {
             (&mut uring_all_h, &ua),
             (&mut busy_h, &b),
             (&mut busy_all_h, &ba),
+            (&mut sess_h, &fs),
         ] {
             acc.add(h).expect("same bounds");
         }
     }
-    let (floor, uring, uring_all, busy, busy_all) = (
+    let (floor, uring, uring_all, busy, busy_all, sess) = (
         summary(&floor_h),
         summary(&uring_h),
         summary(&uring_all_h),
         summary(&busy_h),
         summary(&busy_all_h),
+        summary(&sess_h),
     );
     let alone = summary(&engine_alone(&m, warm, false));
     println!(
@@ -651,6 +709,7 @@ fn main() {
         ("io-uring + engine: all 3 rows", &uring_all),
         ("busy-poll + engine: own row", &busy),
         ("busy-poll + engine: all 3 rows", &busy_all),
+        ("io-uring + FIX session: own row", &sess),
         ("engine alone (fill on_fix)", &alone),
     ] {
         println!(
@@ -671,7 +730,7 @@ fn main() {
         if ok99 { "met" } else { "NOT met" }
     );
     println!(
-        "{{\"bench\":\"wire_latency\",\"uring_p50_ns\":{},\"uring_p99_ns\":{},\"uring_p999_ns\":{},\"busypoll_p50_ns\":{},\"busypoll_p99_ns\":{},\"busypoll_p999_ns\":{},\"floor_p50_ns\":{},\"floor_p99_ns\":{},\"floor_p999_ns\":{},\"uring_all_rows_p50_ns\":{},\"uring_all_rows_p99_ns\":{},\"busypoll_all_rows_p50_ns\":{},\"busypoll_all_rows_p99_ns\":{},\"engine_alone_p50_ns\":{},\"samples\":{},\"rounds\":{}}}",
+        "{{\"bench\":\"wire_latency\",\"uring_p50_ns\":{},\"uring_p99_ns\":{},\"uring_p999_ns\":{},\"busypoll_p50_ns\":{},\"busypoll_p99_ns\":{},\"busypoll_p999_ns\":{},\"floor_p50_ns\":{},\"floor_p99_ns\":{},\"floor_p999_ns\":{},\"uring_all_rows_p50_ns\":{},\"uring_all_rows_p99_ns\":{},\"busypoll_all_rows_p50_ns\":{},\"busypoll_all_rows_p99_ns\":{},\"uring_session_p50_ns\":{},\"uring_session_p99_ns\":{},\"engine_alone_p50_ns\":{},\"samples\":{},\"rounds\":{}}}",
         uring.p50,
         uring.p99,
         uring.p999,
@@ -685,6 +744,8 @@ fn main() {
         uring_all.p99,
         busy_all.p50,
         busy_all.p99,
+        sess.p50,
+        sess.p99,
         alone.p50,
         uring.n,
         rounds
