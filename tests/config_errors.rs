@@ -227,6 +227,31 @@ fn duplicate_session_ids() {
 }
 
 #[test]
+fn two_sessions_on_one_sequence_store() {
+    // The same CompIDs in the same store_dir: one store file for two sessions.
+    let fix = "fix = { sender_comp_id = \"LPS\", target_comp_id = \"DC\", store_dir = \"/tmp/lpscore-cfg-seqs\" }";
+    let text = BASE
+        .replace(
+            "{ id = 1, listen = \"127.0.0.1:0\" }",
+            &format!("{{ id = 1, listen = \"127.0.0.1:0\", {fix} }}"),
+        )
+        .replace(
+            "{ id = 2, connect = \"127.0.0.1:9\" }",
+            &format!("{{ id = 2, connect = \"127.0.0.1:9\", {fix} }}"),
+        );
+    let e = bad(&text);
+    assert_eq!(e.field, "group[0].sessions[1].fix", "{e}");
+    assert_eq!(e.line, Some(line_of(&text, "{ id = 2, connect")), "{e}");
+    assert!(e.message.contains("group[0].sessions[0].fix"), "{e}");
+    assert!(e.message.contains("store_dir"), "{e}");
+    // Another store_dir, or other CompIDs, is fine.
+    let other = text.replacen("lpscore-cfg-seqs", "lpscore-cfg-seqs-2", 1);
+    assert!(RuntimeConfig::from_toml(&other).is_ok());
+    let other = text.replacen("target_comp_id = \"DC\"", "target_comp_id = \"DC2\"", 1);
+    assert!(RuntimeConfig::from_toml(&other).is_ok());
+}
+
+#[test]
 fn bad_profile_names() {
     expect(
         "name = \"Block\"",

@@ -1310,8 +1310,9 @@ fn store_is_written_before_deliver() {
     let m = p.app(now(1));
     let mut seen = None;
     r.s.on_message(&m, now(1), &mut r.out, &mut |_: &Message<'_>, seq| {
-        let store = SeqStore::open(&dir, &key).unwrap();
-        seen = Some((seq, store.next_in()));
+        // The session holds the store: read the file without taking it.
+        let (next_in, _) = SeqStore::peek(&dir, &key).unwrap().unwrap();
+        seen = Some((seq, next_in));
     });
     assert_eq!(seen, Some((2, 3)));
 }
@@ -1330,8 +1331,8 @@ fn resume_inbound_at_caps_next_in_to_the_journal() {
     r.s.resume_inbound_at(15);
     assert_eq!(r.s.next_in(), 15);
     // Persisted.
-    let store = SeqStore::open(&dir, &SessionKey::from_settings(&st)).unwrap();
-    assert_eq!((store.next_in(), store.next_out()), (15, 5));
+    let key = SessionKey::from_settings(&st);
+    assert_eq!(SeqStore::peek(&dir, &key).unwrap(), Some((15, 5)));
     // The counterparty logs on at 21: 15..=20 are asked for again.
     let mut p = Peer::new();
     p.seq = 21;
@@ -1386,11 +1387,41 @@ fn one_torn_store_slot_falls_back_to_the_other() {
 }
 
 #[test]
+fn a_store_has_one_holder_at_a_time() {
+    // Two stores of one file would overwrite each other's numbers: the second open is refused
+    // while the first lives (another process, or a second session with the same CompIDs and
+    // store_dir), and taken once it is gone. `peek` reads without taking it.
+    let dir = tmp_dir("one_holder");
+    let st = settings(&dir);
+    let key = SessionKey::from_settings(&st);
+    assert_eq!(SeqStore::peek(&dir, &key).unwrap(), None);
+    let mut first = SeqStore::open(&dir, &key).unwrap();
+    first.set(5, 3).unwrap();
+    for fsync in [false, true] {
+        match SeqStore::open_with(&dir, &key, StoreOptions { fsync }) {
+            Err(e @ StoreError::InUse { .. }) => {
+                let m = e.to_string();
+                assert!(m.contains(&key.file_name()) && m.contains("in use"), "{m}");
+            }
+            other => panic!("expected InUse, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        Session::open(&st, Role::Acceptor),
+        Err(StoreError::InUse { .. })
+    ));
+    assert_eq!(SeqStore::peek(&dir, &key).unwrap(), Some((5, 3)));
+    drop(first);
+    let again = SeqStore::open(&dir, &key).unwrap();
+    assert_eq!((again.next_in(), again.next_out()), (5, 3));
+}
+
+#[test]
 fn store_writes_are_in_the_file_at_once_mapped_or_fsynced() {
     // Without fsync the store writes into its mapping of the file; with fsync, pwrite and
     // fdatasync. Either way the record is the file's content the moment `set` returns: the store
     // is leaked, never dropped or unmapped (as when the process is killed; the SIGKILL case runs
-    // in tests/crash_session.rs), and a fresh open reads it from the page cache.
+    // in tests/crash_session.rs), and a plain read of the file finds it in the page cache.
     for fsync in [false, true] {
         let dir = tmp_dir(&format!("at_once_{fsync}"));
         let st = settings(&dir);
@@ -1399,8 +1430,9 @@ fn store_writes_are_in_the_file_at_once_mapped_or_fsynced() {
         store.set(9, 4).unwrap();
         store.set(11, 6).unwrap();
         std::mem::forget(store);
-        let back = SeqStore::open(&dir, &key).unwrap();
-        assert_eq!((back.next_in(), back.next_out()), (11, 6), "fsync {fsync}");
+        // Read without taking the store (the leaked one still holds its lock).
+        let back = SeqStore::peek(&dir, &key).unwrap();
+        assert_eq!(back, Some((11, 6)), "fsync {fsync}");
         let b = std::fs::read(dir.join(key.file_name())).unwrap();
         assert_eq!(b.len(), 96, "fsync {fsync}: the file keeps its two slots");
         // Generation 3 (1 at creation, then two writes) is in slot B, generation 2 in slot A.
@@ -1483,7 +1515,8 @@ fn logon_outside_the_schedule_is_refused() {
     assert_eq!(v, Verdict::Disconnect(DisconnectReason::OutsideSchedule));
     let s = r.sent();
     assert!(s[0].get(58).unwrap().contains("outside session schedule"));
-    // An initiator does not even log on.
+    // An initiator does not even log on (the acceptor's session gone: one holder per store).
+    drop(r);
     let mut r = Rig::new(&st, Role::Initiator);
     r.s.on_connected(now(0), &mut r.out);
     assert!(r.sent().is_empty());

@@ -483,6 +483,7 @@ impl RuntimeConfig {
         }
         let cores = available_cores();
         let mut ids: HashMap<u32, String> = HashMap::new();
+        let mut stores: HashMap<std::path::PathBuf, String> = HashMap::new();
         let mut addrs = HashSet::new();
         let mut group_cores = HashSet::new();
         let mut boards = HashSet::new();
@@ -562,6 +563,20 @@ impl RuntimeConfig {
                 if let Some(fix) = &ses.fix {
                     fix.validate()
                         .map_err(|(k, m)| err(format!("{f}.fix.{k}"), m))?;
+                    // One sequence store per session: two sessions with the same key in one
+                    // store_dir would overwrite each other's numbers.
+                    let key = crate::fix::session::SessionKey::from_settings(fix);
+                    let file = fix.store_dir.join(key.file_name());
+                    if let Some(first) = stores.insert(file, format!("{f}.fix")) {
+                        return Err(err(
+                            format!("{f}.fix"),
+                            format!(
+                                "the same session ({key}) and store_dir as {first}: their \
+                                 sequence numbers would overwrite each other; give each its own \
+                                 CompIDs or store_dir"
+                            ),
+                        ));
+                    }
                 }
             }
         }

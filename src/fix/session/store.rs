@@ -19,11 +19,12 @@
 //! mapping: the file must stay ours. Truncating it while a session runs makes the next write
 //! fault (SIGBUS), as would a full disk on a copy-on-write filesystem (btrfs, ZFS); keep
 //! `store_dir` on a local ext4 or XFS volume, or set `store_fsync`.
-#![allow(unsafe_code)] // mapping the store file: `SeqStore::open_with`
+#![allow(unsafe_code)] // `flock` and the mapping of the store file: `SeqStore::open_with`
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,6 +65,13 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Another open store holds the file's lock: another lpscore process, or a second session
+    /// of this one with the same CompIDs and `store_dir`. Each would overwrite the other's
+    /// numbers.
+    InUse {
+        /// The store file.
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -74,6 +82,12 @@ impl fmt::Display for StoreError {
             } => write!(
                 f,
                 "sequence store {}: {op} failed: {message}",
+                path.display()
+            ),
+            Self::InUse { path } => write!(
+                f,
+                "sequence store {} is in use by another session (another lpscore process, or a \
+                 second session with the same CompIDs and store_dir): each session needs its own",
                 path.display()
             ),
             Self::Corrupt { path, reason } => write!(
@@ -138,6 +152,38 @@ impl Record {
     }
 }
 
+fn io_error(path: &Path, op: &'static str, e: io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.to_path_buf(),
+        op,
+        kind: e.kind(),
+        message: e.to_string(),
+    }
+}
+
+/// The newest valid record of a store file of `len` bytes: the valid slot of the highest
+/// generation (one torn slot is logged and skipped).
+fn read_record(file: &File, path: &Path, len: u64) -> Result<Record, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if len != FILE_LEN {
+        return Err(corrupt(format!("{len} bytes, expected {FILE_LEN}")));
+    }
+    let mut b = [0u8; 2 * SLOT];
+    file.read_exact_at(&mut b, 0)
+        .map_err(|e| io_error(path, "read", e))?;
+    match (Record::decode(&b[..SLOT]), Record::decode(&b[SLOT..])) {
+        (Ok(a), Ok(b)) => Ok(if a.generation >= b.generation { a } else { b }),
+        (Ok(a), Err(why)) | (Err(why), Ok(a)) => {
+            tracing::warn!(path = %path.display(), why, "sequence store: one slot unreadable (torn write?), using the other");
+            Ok(a)
+        }
+        (Err(a), Err(b)) => Err(corrupt(format!("slot A: {a}, slot B: {b}"))),
+    }
+}
+
 fn fnv1a(b: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &x in b {
@@ -170,13 +216,7 @@ impl SeqStore {
 
     /// [`SeqStore::open`] with options.
     pub fn open_with(dir: &Path, key: &SessionKey, opts: StoreOptions) -> Result<Self, StoreError> {
-        let io_err = |path: &Path, op: &'static str, e: io::Error| StoreError::Io {
-            path: path.to_path_buf(),
-            op,
-            kind: e.kind(),
-            message: e.to_string(),
-        };
-        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, "create directory", e))?;
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, "create directory", e))?;
         let path = dir.join(key.file_name());
         let file = OpenOptions::new()
             .read(true)
@@ -184,12 +224,23 @@ impl SeqStore {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| io_err(&path, "open", e))?;
-        let len = file.metadata().map_err(|e| io_err(&path, "stat", e))?.len();
-        let corrupt = |reason: String| StoreError::Corrupt {
-            path: path.clone(),
-            reason,
-        };
+            .map_err(|e| io_error(&path, "open", e))?;
+        // One writer per file (`flock`, released when the file is closed or the process dies):
+        // a second one would overwrite this one's numbers.
+        // (`File::try_lock` would do, from Rust 1.89; the crate's MSRV is older.)
+        // SAFETY: flock on the valid, open descriptor `file` owns; no memory is passed.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let e = io::Error::last_os_error();
+            return Err(if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                StoreError::InUse { path }
+            } else {
+                io_error(&path, "lock", e)
+            });
+        }
+        let len = file
+            .metadata()
+            .map_err(|e| io_error(&path, "stat", e))?
+            .len();
         let rec = if len == 0 {
             let fresh = Record {
                 generation: 1,
@@ -208,48 +259,28 @@ impl SeqStore {
             );
             both[SLOT..].copy_from_slice(&fresh.encode());
             file.write_all_at(&both, 0)
-                .map_err(|e| io_err(&path, "write", e))?;
+                .map_err(|e| io_error(&path, "write", e))?;
             if opts.fsync {
-                file.sync_all().map_err(|e| io_err(&path, "fsync", e))?;
+                file.sync_all().map_err(|e| io_error(&path, "fsync", e))?;
             }
             fresh
-        } else if len != FILE_LEN {
-            return Err(corrupt(format!("{len} bytes, expected {FILE_LEN}")));
         } else {
-            let mut b = [0u8; 2 * SLOT];
-            file.read_exact_at(&mut b, 0)
-                .map_err(|e| io_err(&path, "read", e))?;
-            match (Record::decode(&b[..SLOT]), Record::decode(&b[SLOT..])) {
-                (Ok(a), Ok(b)) => {
-                    if a.generation >= b.generation {
-                        a
-                    } else {
-                        b
-                    }
-                }
-                (Ok(a), Err(why)) | (Err(why), Ok(a)) => {
-                    tracing::warn!(path = %path.display(), why, "sequence store: one slot unreadable (torn write?), using the other");
-                    a
-                }
-                (Err(a), Err(b)) => {
-                    return Err(corrupt(format!("slot A: {a}, slot B: {b}")));
-                }
-            }
+            read_record(&file, &path, len)?
         };
         let map = if opts.fsync {
             None
         } else {
             // SAFETY: the mapping covers the file's FILE_LEN bytes (its length was checked or
-            // just written above) and lives in `self` beside the file. The file is this
-            // session's alone (one store per session key, opened by the one session that owns
-            // it); nothing else is expected to write or truncate it while it is mapped: the
-            // module's documentation says so, and what truncation would do (SIGBUS).
+            // just written above) and lives in `self` beside the file, whose `flock` (taken
+            // above) keeps every other store, in this process or another, from opening it. Only
+            // something outside lpscore could still write or truncate it while it is mapped: the
+            // module's documentation forbids it and says what truncation would do (SIGBUS).
             let m = unsafe {
                 memmap2::MmapOptions::new()
                     .len(FILE_LEN as usize)
                     .map_mut(&file)
             }
-            .map_err(|e| io_err(&path, "map", e))?;
+            .map_err(|e| io_error(&path, "map", e))?;
             Some(m)
         };
         Ok(Self {
@@ -260,6 +291,23 @@ impl SeqStore {
             opts,
             fault: None,
         })
+    }
+
+    /// The numbers the store of `key` in `dir` holds, `(next_in, next_out)`, read without
+    /// taking it (a running session may hold it): for tools and tests. `Ok(None)`: no store.
+    pub fn peek(dir: &Path, key: &SessionKey) -> Result<Option<(u64, u64)>, StoreError> {
+        let path = dir.join(key.file_name());
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(&path, "open", e)),
+        };
+        let len = file
+            .metadata()
+            .map_err(|e| io_error(&path, "stat", e))?
+            .len();
+        let r = read_record(&file, &path, len)?;
+        Ok(Some((r.next_in, r.next_out)))
     }
 
     /// A store that persists nothing (tests, benchmarks, sessions configured without a store).
