@@ -60,3 +60,41 @@ pub fn realistic_events(orders: usize, seed: u64) -> Vec<(usize, u64, OwnedEvent
     }
     out
 }
+
+/// A FIX 4.4 Logon (MsgSeqNum 1, HeartBtInt 30 s, SendingTime `ts_ns`) from `sender` to
+/// `target`: how the harnesses' writers open a FIX session with lpscore.
+pub fn fix_logon(sender: &str, target: &str, ts_ns: u64) -> Vec<u8> {
+    let mut body = format!("35=A\x0149={sender}\x0156={target}\x0134=1\x0152=").into_bytes();
+    lpscore::fix::num::write_timestamp(&mut body, ts_ns as i64);
+    body.extend_from_slice(b"\x0198=0\x01108=30\x01");
+    let mut m = format!("8=FIX.4.4\x019={}\x01", body.len()).into_bytes();
+    m.extend_from_slice(&body);
+    let sum = m.iter().map(|&b| u32::from(b)).sum::<u32>() % 256;
+    m.extend_from_slice(format!("10={sum:03}\x01").as_bytes());
+    m
+}
+
+/// Reads from `s` until lpscore's Logon answer has arrived (or panics after 20 s).
+pub fn await_logon(s: &mut std::net::TcpStream) {
+    use std::io::Read;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(6).any(|w| w == b"\x0135=A\x01") {
+        let n = s.read(&mut buf).expect("waiting for the Logon answer");
+        assert!(
+            n > 0,
+            "lpscore closed the session before answering its Logon"
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Removes a scoreboard file and its writer's lock file (`<path>.lock`).
+pub fn remove_board(path: &std::path::Path) {
+    let _ = std::fs::remove_file(path);
+    let mut lock = path.as_os_str().to_owned();
+    lock.push(".lock");
+    let _ = std::fs::remove_file(lock);
+}

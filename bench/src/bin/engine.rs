@@ -558,10 +558,7 @@ fn main() {
             break;
         }
     }
-    let _ = std::fs::remove_file(&path);
-    let mut lock = path.into_os_string();
-    lock.push(".lock");
-    let _ = std::fs::remove_file(lock);
+    lpscore_bench::remove_board(&path);
     if !only.is_empty() {
         return;
     }

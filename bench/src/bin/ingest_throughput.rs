@@ -26,7 +26,7 @@
 //! "fix_session_msgs_per_s":..,...}`.
 #![allow(clippy::disallowed_methods)] // a harness measures wall time (Instant::now)
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -62,33 +62,6 @@ fn session_comp_ids(lap: u32) -> (String, String) {
     (format!("DC{lap:02}"), "LPSCORE".into())
 }
 
-/// A FIX 4.4 Logon (MsgSeqNum 1, HeartBtInt 30 s) from `sender` to `target`.
-fn logon(sender: &str, target: &str) -> Vec<u8> {
-    let mut body = format!("35=A\x0149={sender}\x0156={target}\x0134=1\x0152=").into_bytes();
-    lpscore::fix::num::write_timestamp(&mut body, lpscore_shm::realtime_ns() as i64);
-    body.extend_from_slice(b"\x0198=0\x01108=30\x01");
-    let mut m = format!("8=FIX.4.4\x019={}\x01", body.len()).into_bytes();
-    m.extend_from_slice(&body);
-    let sum = m.iter().map(|&b| u32::from(b)).sum::<u32>() % 256;
-    m.extend_from_slice(format!("10={sum:03}\x01").as_bytes());
-    m
-}
-
-/// Reads from `c` until lpscore's Logon answer has arrived (or panics after 20 s).
-fn await_logon(c: &mut TcpStream) {
-    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !got.windows(6).any(|w| w == b"\x0135=A\x01") {
-        let n = c.read(&mut buf).expect("waiting for the Logon answer");
-        assert!(
-            n > 0,
-            "lpscore closed the session before answering its Logon"
-        );
-        got.extend_from_slice(&buf[..n]);
-    }
-}
-
 fn pin(core: usize) {
     if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
         eprintln!("warning: could not pin to core {core}");
@@ -121,7 +94,7 @@ fn write_laps(
             .collect();
         for (c, l) in conns.iter_mut().zip(&logons) {
             c.write_all(l).unwrap();
-            await_logon(c);
+            lpscore_bench::await_logon(c);
         }
         let start = Instant::now();
         for (i, c) in conns.iter_mut().enumerate() {
@@ -166,10 +139,7 @@ fn engine_alone(bytes: &[u8], laps: usize, engine: &EngineConfig, hot: usize) ->
     }
     let secs = t0.elapsed().as_secs_f64();
     drop(feed);
-    let _ = std::fs::remove_file(&path);
-    let mut l = path.into_os_string();
-    l.push(".lock");
-    let _ = std::fs::remove_file(l);
+    lpscore_bench::remove_board(&path);
     (n, secs)
 }
 
@@ -206,7 +176,7 @@ fn session_alone(bytes: &[&[u8]], engine: &EngineConfig, hot: usize) -> (u64, f6
             utc_ns: lpscore_shm::realtime_ns(),
         };
         s.on_connected(now(), &mut out);
-        let lg = logon(&them, &us);
+        let lg = lpscore_bench::fix_logon(&them, &us, lpscore_shm::realtime_ns());
         let _ = s.on_message(&lg, now(), &mut out, &mut |_, _| {});
         assert!(s.is_logged_on(), "session {id} did not log on");
         out.clear();
@@ -228,11 +198,8 @@ fn session_alone(bytes: &[&[u8]], engine: &EngineConfig, hot: usize) -> (u64, f6
         secs += t0.elapsed().as_secs_f64();
     }
     drop(feed);
-    let _ = std::fs::remove_file(&path);
+    lpscore_bench::remove_board(&path);
     let _ = std::fs::remove_dir_all(&store);
-    let mut l = path.into_os_string();
-    l.push(".lock");
-    let _ = std::fs::remove_file(l);
     (n, secs)
 }
 
@@ -301,7 +268,7 @@ fn appliance(
             let logons = (1..=laps as u32)
                 .map(|id| {
                     let (them, us) = session_comp_ids(id);
-                    logon(&them, &us)
+                    lpscore_bench::fix_logon(&them, &us, lpscore_shm::realtime_ns())
                 })
                 .collect();
             // Each session's Logon is framed and counted too.
@@ -316,11 +283,8 @@ fn appliance(
     let end = Instant::now();
     let start = w.join().unwrap();
     let report = g.shutdown();
-    let _ = std::fs::remove_file(&path);
+    lpscore_bench::remove_board(&path);
     let _ = std::fs::remove_dir_all(&store);
-    let mut lk = path.into_os_string();
-    lk.push(".lock");
-    let _ = std::fs::remove_file(lk);
     let msgs = report.stats.messages() - if fix.is_some() { laps as u64 } else { 0 };
     Run {
         msgs,

@@ -495,13 +495,6 @@ fn board_path() -> PathBuf {
     dir.join(format!("lpscore-bench-shm-read-{}", std::process::id()))
 }
 
-fn remove_board(path: &Path) {
-    let _ = std::fs::remove_file(path);
-    let mut lock = path.as_os_str().to_owned();
-    lock.push(".lock");
-    let _ = std::fs::remove_file(lock);
-}
-
 fn usage() -> ! {
     eprintln!("usage: shm_read [READER_CORE [WRITER_CORE]] [--quick]");
     std::process::exit(2);
@@ -563,7 +556,7 @@ fn main() {
 
     // The scoreboard: 16 LPs of one symbol.
     let path = board_path();
-    remove_board(&path);
+    lpscore_bench::remove_board(&path);
     let opts = WriterOptions {
         capacities: Capacities {
             max_lps: 16,
@@ -689,7 +682,7 @@ fn main() {
     w.stop();
     drop(sb);
     drop(w);
-    remove_board(&path);
+    lpscore_bench::remove_board(&path);
 
     // 4. Redis GET of the same payload over loopback.
     let redis_installed = Command::new("redis-server")

@@ -75,16 +75,7 @@ fn messages_as(n: usize, fix: Option<(&str, &str)>) -> Msgs {
         None => 1_754_141_400 * SEC,
     };
     let first = u64::from(fix.is_some());
-    let logon = fix.map(|(them, us)| {
-        let mut body = format!("35=A\x0149={them}\x0156={us}\x0134=1\x0152=").into_bytes();
-        lpscore::fix::num::write_timestamp(&mut body, t0 as i64);
-        body.extend_from_slice(b"\x0198=0\x01108=30\x01");
-        let mut m = format!("8=FIX.4.4\x019={}\x01", body.len()).into_bytes();
-        m.extend_from_slice(&body);
-        let sum = m.iter().map(|&b| u32::from(b)).sum::<u32>() % 256;
-        m.extend_from_slice(format!("10={sum:03}\x01").as_bytes());
-        m
-    });
+    let logon = fix.map(|(them, us)| lpscore_bench::fix_logon(them, us, t0));
     let mut quote = Vec::new();
     let q = OwnedEvent::Quote {
         symbol: "ACME".into(),
@@ -122,21 +113,6 @@ fn messages_as(n: usize, fix: Option<(&str, &str)>) -> Msgs {
         quote,
         orders,
         fills,
-    }
-}
-
-/// Reads from `s` until lpscore's Logon answer has arrived (or panics after 20 s).
-fn await_logon(s: &mut TcpStream) {
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !got.windows(6).any(|w| w == b"\x0135=A\x01") {
-        let n = s.read(&mut buf).expect("waiting for the Logon answer");
-        assert!(
-            n > 0,
-            "lpscore closed the session before answering its Logon"
-        );
-        got.extend_from_slice(&buf[..n]);
     }
 }
 
@@ -182,14 +158,6 @@ fn harness_config() -> EngineConfig {
         max_cells: 256,
         ..EngineConfig::default()
     }
-}
-
-/// Removes a scoreboard file and its lock file.
-fn remove_board(path: std::path::PathBuf) {
-    let _ = std::fs::remove_file(&path);
-    let mut l = path.into_os_string();
-    l.push(".lock");
-    let _ = std::fs::remove_file(l);
 }
 
 /// The appliance with one backend: returns the latency histogram. Messages with a Logon go
@@ -251,7 +219,7 @@ fn run_backend(
     s.set_nodelay(true).unwrap();
     if let Some(l) = &m.logon {
         s.write_all(l).unwrap();
-        await_logon(&mut s);
+        lpscore_bench::await_logon(&mut s);
     }
     s.write_all(&m.quote).unwrap();
     std::thread::sleep(Duration::from_millis(20));
@@ -330,7 +298,7 @@ fn run_backend(
         r.stats.io.batches
     );
     drop(sb);
-    remove_board(path);
+    lpscore_bench::remove_board(&path);
     let _ = std::fs::remove_dir_all(&store);
     (own, all)
 }
@@ -512,7 +480,7 @@ fn engine_alone(m: &Msgs, warm: usize, spin_recv: bool) -> Histogram<u64> {
         }
     }
     drop(feed);
-    remove_board(path);
+    lpscore_bench::remove_board(&path);
     h
 }
 
@@ -609,7 +577,7 @@ fn own_row_out(m: &Msgs, warm: usize, spin_recv: bool) -> (Histogram<u64>, Histo
         eprintln!("own row not published for {missed} fills");
     }
     drop(feed);
-    remove_board(path);
+    lpscore_bench::remove_board(&path);
     (own, whole)
 }
 
