@@ -285,7 +285,8 @@ fn appliance(
     let report = g.shutdown();
     lpscore_bench::remove_board(&path);
     let _ = std::fs::remove_dir_all(&store);
-    let msgs = report.stats.messages() - if fix.is_some() { laps as u64 } else { 0 };
+    let logons = if fix.is_some() { laps as u64 } else { 0 };
+    let msgs = report.stats.messages().saturating_sub(logons);
     Run {
         msgs,
         secs: (end - start).as_secs_f64(),
